@@ -1,0 +1,164 @@
+"""The command line, and the composition root: argv and environment -> Settings -> app.
+
+``serve`` runs the HTTP service (clean shutdown on SIGTERM/SIGINT);
+``events`` manages events straight in the database, for operators working
+without the API; ``db upgrade`` applies migrations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from scheduler import __version__
+from scheduler.config import Settings, load_settings
+from scheduler.exceptions import SchedulerError
+from scheduler.logs import configure_logging
+from scheduler.models import EventCreate
+from scheduler.representation import event_public
+from scheduler.services.events import EventService
+from scheduler.status import State
+from scheduler.store.database import Database
+from scheduler.store.events import EventFilter
+from scheduler.timezones import system_clock
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="broadcast-scheduler", description="Live webstream scheduler"
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument("--config", help="TOML settings file (default: $SCHEDULER_CONFIG)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", help="listen address (setting host)")
+    serve.add_argument("--port", type=int, help="listen port (setting port)")
+    serve.add_argument("--config", dest="config", default=argparse.SUPPRESS)
+
+    db = commands.add_parser("db", help="manage the database")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply pending migrations")
+
+    events = commands.add_parser("events", help="manage events directly in the database")
+    ev = events.add_subparsers(dest="events_command", required=True)
+    add = ev.add_parser("add", help="create an event")
+    add.add_argument("--title", required=True)
+    add.add_argument("--timezone", required=True, help="IANA zone, e.g. Europe/Brussels")
+    add.add_argument("--start", required=True, help="local time, e.g. 2018-05-22T18:15")
+    add.add_argument("--end", required=True, help="local time, e.g. 2018-05-22T19:30")
+    add.add_argument("--description")
+    add.add_argument("--stream-url")
+    add.add_argument("--location")
+    add.add_argument("--channel")
+    add.add_argument(
+        "--reminders", help="minutes before start, comma-separated (default from settings)"
+    )
+    listing = ev.add_parser("list", help="list events by start time")
+    listing.add_argument("--status", choices=[s.value for s in State])
+    listing.add_argument("--channel")
+    listing.add_argument("--limit", type=int, default=50)
+    show = ev.add_parser("show", help="show one event")
+    show.add_argument("id")
+    cancel = ev.add_parser("cancel", help="cancel an event")
+    cancel.add_argument("id")
+    return parser
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+async def _with_service(settings: Settings, work: Callable[[EventService], Awaitable[int]]) -> int:
+    db = Database(settings.effective_database_url, pool_size=settings.database_pool_size)
+    try:
+        await db.upgrade()
+        return await work(EventService(db, settings, system_clock))
+    finally:
+        await db.dispose()
+
+
+async def _events(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(service: EventService) -> int:
+        now = system_clock()
+        if args.events_command == "add":
+            reminders = (
+                [int(m) for m in args.reminders.split(",") if m.strip()] if args.reminders else None
+            )
+            data = EventCreate(
+                title=args.title,
+                timezone=args.timezone,
+                start=args.start,
+                end=args.end,
+                description=args.description,
+                stream_url=args.stream_url,
+                location=args.location,
+                channel=args.channel,
+                reminders=reminders,
+            )
+            event, _ = await service.create(data)
+            _print(event_public(event, now=now))
+        elif args.events_command == "list":
+            filters = EventFilter(
+                state=State(args.status) if args.status else None, channel=args.channel
+            )
+            page = await service.list(filters, limit=args.limit)
+            for event in page.items:
+                view = event_public(event, now=now)
+                print(f"{view['id']}  {view['start']}  {view['state']:<9}  {view['title']}")
+        elif args.events_command == "show":
+            _print(event_public(await service.get(args.id), now=now))
+        elif args.events_command == "cancel":
+            _print(event_public(await service.cancel(args.id), now=now))
+        return 0
+
+    return await _with_service(settings, work)
+
+
+async def _db_upgrade(settings: Settings) -> int:
+    db = Database(settings.effective_database_url)
+    try:
+        await db.upgrade()
+    finally:
+        await db.dispose()
+    print("database is at the newest schema")
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    from aiohttp import web
+
+    from scheduler.http.app import create_app
+
+    app = create_app(settings)
+    # run_app installs SIGINT/SIGTERM handlers and runs the cleanup contexts on exit
+    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=10)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, Any] = {}
+    if args.command == "serve":
+        overrides = {"host": args.host, "port": args.port}
+    try:
+        settings = load_settings(os.environ, config_file=args.config, overrides=overrides)
+        configure_logging(settings)
+        if args.command == "serve":
+            return _serve(settings)
+        if args.command == "db":
+            return asyncio.run(_db_upgrade(settings))
+        return asyncio.run(_events(settings, args))
+    except SchedulerError as err:
+        print(f"broadcast-scheduler: {err.message}", file=sys.stderr)
+        return 2
+    except ValueError as err:  # pydantic's ValidationError for CLI input
+        print(f"broadcast-scheduler: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,51 @@
+"""The application factory: settings in, a ready aiohttp app out.
+
+Each resource lives in its own ``cleanup_ctx`` (the database and the services
+built on it); routes come from one table per resource.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from scheduler.auth import load_or_create_tokens
+from scheduler.config import Settings
+from scheduler.http import events, openapi, service
+from scheduler.http.auth import auth_middleware
+from scheduler.http.keys import API_TOKENS, CLOCK, DATABASE, EVENTS, SETTINGS
+from scheduler.http.problems import error_middleware
+from scheduler.services.events import EventService
+from scheduler.store.database import Database
+from scheduler.timezones import Clock, system_clock
+
+logger = logging.getLogger(__name__)
+
+
+async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    db = Database(settings.effective_database_url, pool_size=settings.database_pool_size)
+    await db.upgrade()
+    logger.info("database ready (%s)", db.dialect, extra={"action": "startup"})
+    app[DATABASE] = db
+    app[EVENTS] = EventService(db, settings, app[CLOCK])
+    yield
+    await db.dispose()
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    """Build the service's aiohttp application."""
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[error_middleware, auth_middleware],
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or system_clock
+    app[API_TOKENS] = load_or_create_tokens(settings)
+    app.cleanup_ctx.append(_database_ctx)
+    app.add_routes(events.routes)
+    app.add_routes(service.routes)
+    app.add_routes(openapi.routes)
+    return app

@@ -1,0 +1,109 @@
+"""Routes of ``/api/events``: create, list, read, change, cancel, delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+
+from scheduler.exceptions import InvalidInput
+from scheduler.http.bodies import read_model
+from scheduler.http.keys import CLOCK, EVENTS
+from scheduler.models import EventCreate, EventUpdate
+from scheduler.representation import event_public
+from scheduler.status import State
+from scheduler.store.events import EventFilter
+from scheduler.timezones import as_utc
+
+routes = web.RouteTableDef()
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def _instant(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(raw))
+    except ValueError:
+        raise InvalidInput(
+            f"{raw!r} is not an ISO 8601 instant such as 2018-05-22T16:15:00Z", field=name
+        ) from None
+    except InvalidInput as err:
+        raise err.for_field(name) from None
+
+
+def _limit(request: web.Request) -> int | None:
+    raw = request.query.get("limit")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise InvalidInput("limit must be a whole number", field="limit")
+    return int(raw)
+
+
+def _filters(request: web.Request) -> EventFilter:
+    state = request.query.get("status")
+    if state is not None and state not in State.__members__.values():
+        allowed = ", ".join(s.value for s in State)
+        raise InvalidInput(f"status must be one of {allowed}", field="status")
+    return EventFilter(
+        ends_after=_instant(request, "from"),
+        starts_before=_instant(request, "to"),
+        state=State(state) if state else None,
+        channel=request.query.get("channel"),
+    )
+
+
+@routes.post("/api/events")
+async def create_event(request: web.Request) -> web.Response:
+    data = await read_model(request, EventCreate)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise InvalidInput(
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
+            field="Idempotency-Key",
+        )
+    event, replayed = await request.app[EVENTS].create(data, idempotency_key=key)
+    body = event_public(event, now=request.app[CLOCK]())
+    headers = {"Location": f"/api/events/{event.id}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return web.json_response(body, status=201, headers=headers)
+
+
+@routes.get("/api/events")
+async def list_events(request: web.Request) -> web.Response:
+    page = await request.app[EVENTS].list(
+        _filters(request), cursor=request.query.get("cursor"), limit=_limit(request)
+    )
+    now = request.app[CLOCK]()
+    return web.json_response(
+        {"items": [event_public(e, now=now) for e in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+@routes.get("/api/events/{id}")
+async def get_event(request: web.Request) -> web.Response:
+    event = await request.app[EVENTS].get(request.match_info["id"])
+    return web.json_response(event_public(event, now=request.app[CLOCK]()))
+
+
+@routes.patch("/api/events/{id}")
+async def update_event(request: web.Request) -> web.Response:
+    data = await read_model(request, EventUpdate)
+    event = await request.app[EVENTS].update(request.match_info["id"], data)
+    return web.json_response(event_public(event, now=request.app[CLOCK]()))
+
+
+@routes.post("/api/events/{id}/cancel")
+async def cancel_event(request: web.Request) -> web.Response:
+    event = await request.app[EVENTS].cancel(request.match_info["id"])
+    return web.json_response(event_public(event, now=request.app[CLOCK]()))
+
+
+@routes.delete("/api/events/{id}")
+async def delete_event(request: web.Request) -> web.Response:
+    await request.app[EVENTS].delete(request.match_info["id"])
+    return web.Response(status=204)

@@ -1,0 +1,16 @@
+"""Typed application keys: the resources every handler may reach."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from scheduler.config import Settings
+from scheduler.services.events import EventService
+from scheduler.store.database import Database
+from scheduler.timezones import Clock
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+API_TOKENS: web.AppKey[tuple[str, ...]] = web.AppKey("api_tokens")
+DATABASE = web.AppKey("database", Database)
+EVENTS = web.AppKey("events", EventService)

@@ -1,0 +1,207 @@
+"""Tables and API schemas.
+
+SQLModel tables hold the truth (``Event``, ``IdempotencyRecord``); pydantic
+schemas describe what the API accepts (``EventCreate``, ``EventUpdate``). Every
+instant is stored as UTC and read back as an aware UTC datetime, on SQLite as
+on PostgreSQL (:class:`UTCDateTime`). Local wall times are stored naive, as
+entered, next to the IANA zone they belong to.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Column, SQLModel
+from sqlmodel import Field as DBField
+
+SCHEMA_VERSION = 1
+
+CHANNEL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+MAX_REMINDER_MINUTES = 40320  # four weeks: beyond that a reminder is a different product
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime column: timestamptz on PostgreSQL, naive UTC text on SQLite."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored as an instant")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def new_id() -> str:
+    """A random, URL-safe event id."""
+    return uuid.uuid4().hex
+
+
+def _utc_column(*, index: bool = False, nullable: bool = False) -> Any:
+    return DBField(sa_column=Column(UTCDateTime(), index=index, nullable=nullable))
+
+
+class Event(SQLModel, table=True):
+    """A live webstream: what, where, and when in its own zone."""
+
+    __tablename__ = "events"
+
+    id: str = DBField(default_factory=new_id, primary_key=True, max_length=32)
+    title: str = DBField(max_length=200)
+    description: str | None = DBField(default=None, sa_type=sa.Text)
+    stream_url: str | None = DBField(default=None, max_length=2048)
+    location: str | None = DBField(default=None, max_length=500)
+    channel: str | None = DBField(default=None, max_length=64, index=True)
+    timezone: str = DBField(max_length=64)
+    start_local: datetime = DBField(sa_column=Column(sa.DateTime(timezone=False), nullable=False))
+    end_local: datetime = DBField(sa_column=Column(sa.DateTime(timezone=False), nullable=False))
+    start_utc: datetime = _utc_column(index=True)
+    end_utc: datetime = _utc_column(index=True)
+    reminders: list[int] = DBField(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
+    status: str = DBField(default="scheduled", max_length=16, index=True)
+    actual_start: datetime | None = _utc_column(nullable=True)
+    actual_end: datetime | None = _utc_column(nullable=True)
+    cancelled_at: datetime | None = _utc_column(nullable=True)
+    sequence: int = 0
+    created_at: datetime = _utc_column()
+    updated_at: datetime = _utc_column()
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """Remembers which event a POST with an ``Idempotency-Key`` created."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: str = DBField(primary_key=True, max_length=255)
+    scope: str = DBField(primary_key=True, max_length=64)
+    fingerprint: str = DBField(max_length=64)
+    resource_id: str = DBField(max_length=32)
+    created_at: datetime = _utc_column(index=True)
+
+
+# --- API input -------------------------------------------------------------------
+
+
+def _check_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not re.match(r"^https?://[^\s/?#]+[^\s]*$", value):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def _check_reminders(value: list[int] | None) -> list[int] | None:
+    if value is None:
+        return None
+    if len(value) > 10:
+        raise ValueError("at most 10 reminders per event")
+    for minutes in value:
+        if minutes < 0 or minutes > MAX_REMINDER_MINUTES:
+            raise ValueError(
+                f"{minutes} is out of range: reminders are minutes before start, "
+                f"0 to {MAX_REMINDER_MINUTES}"
+            )
+    return sorted(set(value), reverse=True)
+
+
+class _EventFields(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    description: str | None = Field(None, max_length=10000)
+    stream_url: str | None = Field(None, max_length=2048, examples=["https://ep.example/live"])
+    location: str | None = Field(None, max_length=500)
+    channel: str | None = Field(None, pattern=CHANNEL_PATTERN, examples=["plenary"])
+    reminders: list[int] | None = Field(
+        None, description="Minutes before start; default from configuration", examples=[[60, 15]]
+    )
+
+    _url = field_validator("stream_url")(_check_url)
+    _rem = field_validator("reminders")(_check_reminders)
+
+
+class EventCreate(_EventFields):
+    """Body of ``POST /api/events``."""
+
+    title: str = Field(min_length=1, max_length=200)
+    timezone: str = Field(min_length=1, max_length=64, examples=["Europe/Brussels"])
+    start: str = Field(
+        description="Local wall time in `timezone`, optionally with UTC offset",
+        examples=["2018-05-22T18:15"],
+    )
+    end: str = Field(examples=["2018-05-22T19:30"])
+
+
+class EventUpdate(_EventFields):
+    """Body of ``PATCH /api/events/{id}``: only the fields given change."""
+
+    title: str | None = Field(None, min_length=1, max_length=200)
+    timezone: str | None = Field(None, min_length=1, max_length=64)
+    start: str | None = None
+    end: str | None = None
+
+
+# --- API output (documented in the OpenAPI document, checked against responses) ----
+
+
+class EventPublic(BaseModel):
+    """An event as the API returns it."""
+
+    id: str
+    title: str
+    description: str | None
+    stream_url: str | None
+    location: str | None
+    channel: str | None
+    timezone: str = Field(examples=["Europe/Brussels"])
+    start: str = Field(description="Wall time with offset", examples=["2018-05-22T18:15:00+02:00"])
+    end: str = Field(examples=["2018-05-22T19:30:00+02:00"])
+    start_utc: str = Field(examples=["2018-05-22T16:15:00Z"])
+    end_utc: str = Field(examples=["2018-05-22T17:30:00Z"])
+    reminders: list[int]
+    status: str = Field(description="scheduled or cancelled")
+    state: str = Field(description="upcoming, live, ended or cancelled")
+    actual_start: str | None
+    actual_end: str | None
+    cancelled_at: str | None
+    sequence: int
+    created_at: str
+    updated_at: str
+
+
+class EventPage(BaseModel):
+    """One page of ``GET /api/events``."""
+
+    items: list[EventPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
+
+
+class FieldError(BaseModel):
+    field: str | None
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem detail."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None

@@ -1,0 +1,52 @@
+"""How an event looks from outside: the JSON the API returns and the CLI prints.
+
+Pure: given a row and ``now``, build a dict. Every instant appears twice, as
+the wall time with offset in the event's own zone and as the UTC instant.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from scheduler.models import Event
+from scheduler.status import lifecycle
+from scheduler.timezones import isoformat_local, isoformat_utc
+
+
+def _utc(value: datetime | None) -> str | None:
+    return isoformat_utc(value) if value is not None else None
+
+
+def event_public(event: Event, *, now: datetime) -> dict[str, Any]:
+    """The API representation of ``event`` at ``now``."""
+    state = lifecycle(
+        status=event.status,
+        start_utc=event.start_utc,
+        end_utc=event.end_utc,
+        actual_start=event.actual_start,
+        actual_end=event.actual_end,
+        now=now,
+    )
+    return {
+        "id": event.id,
+        "title": event.title,
+        "description": event.description,
+        "stream_url": event.stream_url,
+        "location": event.location,
+        "channel": event.channel,
+        "timezone": event.timezone,
+        "start": isoformat_local(event.timezone, event.start_utc),
+        "end": isoformat_local(event.timezone, event.end_utc),
+        "start_utc": isoformat_utc(event.start_utc),
+        "end_utc": isoformat_utc(event.end_utc),
+        "reminders": list(event.reminders),
+        "status": event.status,
+        "state": state.state.value,
+        "actual_start": _utc(event.actual_start),
+        "actual_end": _utc(event.actual_end),
+        "cancelled_at": _utc(event.cancelled_at),
+        "sequence": event.sequence,
+        "created_at": isoformat_utc(event.created_at),
+        "updated_at": isoformat_utc(event.updated_at),
+    }

@@ -1,0 +1,327 @@
+"""The event service: create, change, cancel, delete and list events.
+
+It turns validated API input into rows: resolves wall times to UTC instants
+(``scheduler.timezones``), bumps ``sequence`` on every change a calendar must
+see, remembers ``Idempotency-Key``s in the same transaction as the event they
+created, and tells listeners (feed caches, the reminder dispatcher) after each
+committed change. The HTTP layer and the CLI both go through it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from scheduler.config import Settings
+from scheduler.exceptions import Conflict, IdempotencyKeyReused, InvalidInput, NotFound
+from scheduler.models import Event, EventCreate, EventUpdate, IdempotencyRecord, new_id
+from scheduler.status import CANCELLED, SCHEDULED
+from scheduler.store import events as event_store
+from scheduler.store import idempotency as idempotency_store
+from scheduler.store.database import Database
+from scheduler.store.events import EventFilter
+from scheduler.timezones import (
+    Clock,
+    EventTimes,
+    LocalTime,
+    parse_local_time,
+    resolve_event_times,
+    to_local,
+)
+
+logger = logging.getLogger(__name__)
+
+CREATE_SCOPE = "POST /api/events"
+
+#: Columns whose change a calendar must see (they raise ``sequence``).
+VISIBLE_FIELDS = (
+    "title",
+    "description",
+    "stream_url",
+    "location",
+    "channel",
+    "timezone",
+    "start_local",
+    "end_local",
+    "start_utc",
+    "end_utc",
+    "reminders",
+    "status",
+    "actual_start",
+    "actual_end",
+)
+
+
+@dataclass(frozen=True)
+class EventChange:
+    """What listeners hear after a commit: which event, what happened, its new row."""
+
+    kind: str  # created | updated | cancelled | deleted | started | ended
+    event_id: str
+    event: Event | None  # None once deleted
+    channel: str | None
+
+
+Listener = Callable[[EventChange], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Page:
+    items: Sequence[Event]
+    next_cursor: str | None
+
+
+def encode_cursor(event: Event) -> str:
+    raw = json.dumps([event.start_utc.isoformat(), event.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        start, event_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(start), str(event_id)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as err:
+        raise InvalidInput(
+            "cursor is not one this server handed out; use next_cursor from the previous page",
+            field="cursor",
+        ) from err
+
+
+def fingerprint(data: EventCreate) -> str:
+    body = json.dumps(data.model_dump(exclude_unset=True), sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _parse(text: str, field: str) -> LocalTime:
+    try:
+        return parse_local_time(text)
+    except InvalidInput as err:
+        raise err.for_field(field) from None
+
+
+def _snapshot(event: Event) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in VISIBLE_FIELDS}
+
+
+class EventService:
+    """Event use cases over one :class:`Database`."""
+
+    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener`` after every committed change."""
+        self._listeners.append(listener)
+
+    async def _notify(self, change: EventChange) -> None:
+        for listener in self._listeners:
+            try:
+                await listener(change)
+            except Exception:
+                logger.exception(
+                    "event listener failed", extra={"action": "notify", "event_id": change.event_id}
+                )
+
+    async def get(self, event_id: str) -> Event:
+        async with self.db.session() as session:
+            event = await event_store.get(session, event_id)
+        if event is None:
+            raise NotFound(f"no event with id {event_id!r}")
+        return event
+
+    async def list(
+        self, filters: EventFilter, *, cursor: str | None = None, limit: int | None = None
+    ) -> Page:
+        size = limit or self.settings.page_size_default
+        if not 1 <= size <= self.settings.page_size_max:
+            raise InvalidInput(
+                f"limit must be between 1 and {self.settings.page_size_max}", field="limit"
+            )
+        after = decode_cursor(cursor) if cursor else None
+        async with self.db.session() as session:
+            rows = await event_store.list_page(
+                session, filters, now=self.clock(), after=after, limit=size + 1
+            )
+        items = list(rows[:size])
+        next_cursor = encode_cursor(items[-1]) if len(rows) > size else None
+        return Page(items, next_cursor)
+
+    async def create(
+        self, data: EventCreate, *, idempotency_key: str | None = None
+    ) -> tuple[Event, bool]:
+        """Store a new event; returns ``(event, replayed)``.
+
+        With an ``idempotency_key`` seen before (within the TTL) and the same
+        body, the event created then is returned and nothing new is stored.
+        """
+        times = resolve_event_times(
+            data.timezone, _parse(data.start, "start"), _parse(data.end, "end")
+        )
+        reminders = (
+            data.reminders if data.reminders is not None else list(self.settings.default_reminders)
+        )
+        now = self.clock()
+        event = Event(
+            id=new_id(),
+            title=data.title,
+            description=data.description,
+            stream_url=data.stream_url,
+            location=data.location,
+            channel=data.channel,
+            reminders=reminders,
+            status=SCHEDULED,
+            sequence=0,
+            created_at=now,
+            updated_at=now,
+            **_time_columns(times),
+        )
+        if idempotency_key is None:
+            async with self.db.session() as session:
+                await event_store.add(session, event)
+            await self._notify(EventChange("created", event.id, event, event.channel))
+            return event, False
+
+        fp = fingerprint(data)
+        expired = now - timedelta(hours=self.settings.idempotency_ttl_hours)
+        for _attempt in range(2):
+            replay = await self._replay(idempotency_key, fp, expired)
+            if replay is not None:
+                return replay, True
+            try:
+                async with self.db.session() as session:
+                    await idempotency_store.remember(
+                        session,
+                        IdempotencyRecord(
+                            key=idempotency_key,
+                            scope=CREATE_SCOPE,
+                            fingerprint=fp,
+                            resource_id=event.id,
+                            created_at=now,
+                        ),
+                        expired_before=expired,
+                    )
+                    await event_store.add(session, event)
+            except IntegrityError:
+                continue  # a concurrent request with the same key won; replay its result
+            await self._notify(EventChange("created", event.id, event, event.channel))
+            return event, False
+        raise Conflict("a request with this Idempotency-Key is being processed; retry shortly")
+
+    async def _replay(self, key: str, fp: str, expired: datetime) -> Event | None:
+        async with self.db.session() as session:
+            record = await idempotency_store.find(session, key, CREATE_SCOPE, newer_than=expired)
+            if record is None:
+                return None
+            if record.fingerprint != fp:
+                raise IdempotencyKeyReused(
+                    "this Idempotency-Key was already used with a different request body; "
+                    "use a new key for a new event"
+                )
+            event = await event_store.get(session, record.resource_id)
+        if event is None:
+            raise Conflict("the event created with this Idempotency-Key has since been deleted")
+        return event
+
+    async def update(self, event_id: str, data: EventUpdate) -> Event:
+        fields = data.model_dump(exclude_unset=True)
+        for required in ("title", "timezone", "start", "end"):
+            if required in fields and fields[required] is None:
+                raise InvalidInput(f"{required} cannot be removed", field=required)
+        async with self.db.session() as session:
+            event = await event_store.get(session, event_id, for_update=True)
+            if event is None:
+                raise NotFound(f"no event with id {event_id!r}")
+            if event.status == CANCELLED:
+                raise Conflict("this event is cancelled and can no longer change")
+            before = _snapshot(event)
+            if {"timezone", "start", "end"} & fields.keys():
+                times = self._moved_times(event, fields)
+                for name, value in _time_columns(times).items():
+                    setattr(event, name, value)
+            for name in ("title", "description", "stream_url", "location", "channel"):
+                if name in fields:
+                    setattr(event, name, fields[name])
+            if "reminders" in fields:
+                event.reminders = (
+                    fields["reminders"]
+                    if fields["reminders"] is not None
+                    else list(self.settings.default_reminders)
+                )
+            changed = _snapshot(event) != before
+            if changed:
+                event.sequence += 1
+                event.updated_at = self.clock()
+                session.add(event)
+        if changed:
+            await self._notify(EventChange("updated", event.id, event, event.channel))
+        return event
+
+    def _moved_times(self, event: Event, fields: dict[str, Any]) -> EventTimes:
+        zone = fields.get("timezone", event.timezone)
+        same_zone = zone == event.timezone
+
+        def kept(local: datetime, instant: datetime) -> LocalTime:
+            # In the same zone the stored instant settles a fall-back time as before;
+            # in a new zone the wall time as entered is read afresh.
+            offset = to_local(event.timezone, instant).utcoffset() if same_zone else None
+            return LocalTime(local, offset)
+
+        start = (
+            _parse(fields["start"], "start")
+            if "start" in fields
+            else kept(event.start_local, event.start_utc)
+        )
+        end = (
+            _parse(fields["end"], "end")
+            if "end" in fields
+            else kept(event.end_local, event.end_utc)
+        )
+        return resolve_event_times(zone, start, end)
+
+    async def cancel(self, event_id: str) -> Event:
+        async with self.db.session() as session:
+            event = await event_store.get(session, event_id, for_update=True)
+            if event is None:
+                raise NotFound(f"no event with id {event_id!r}")
+            if event.status == CANCELLED:
+                return event
+            now = self.clock()
+            event.status = CANCELLED
+            event.cancelled_at = now
+            event.updated_at = now
+            event.sequence += 1
+            session.add(event)
+        await self._notify(EventChange("cancelled", event.id, event, event.channel))
+        return event
+
+    async def delete(self, event_id: str) -> None:
+        async with self.db.session() as session:
+            event = await event_store.get(session, event_id, for_update=True)
+            if event is None:
+                raise NotFound(f"no event with id {event_id!r}")
+            channel = event.channel
+            await event_store.remove(session, event_id)
+        await self._notify(EventChange("deleted", event_id, None, channel))
+
+
+def _time_columns(times: EventTimes) -> dict[str, Any]:
+    return {
+        "timezone": times.timezone,
+        "start_local": times.start_local,
+        "end_local": times.end_local,
+        "start_utc": times.start_utc,
+        "end_utc": times.end_utc,
+    }

@@ -1,0 +1,146 @@
+"""The async engine, sessions and schema migrations.
+
+One :class:`Database` per process wraps SQLAlchemy's async engine for either
+backend: a SQLite file through aiosqlite (WAL, busy timeout) or PostgreSQL
+through asyncpg (a pool). Sessions translate "the database is not there" into
+:class:`StoreUnavailable` at this boundary. The schema is managed by alembic;
+:meth:`Database.upgrade` applies the migrations shipped in
+``scheduler/migrations`` and is what the server runs at start.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from scheduler.exceptions import StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# Any number; all replicas use it to serialise migrations on PostgreSQL.
+MIGRATION_LOCK_ID = 0x6273_6368  # "bsch"
+
+_UNAVAILABLE = (OperationalError, InterfaceError, OSError, ConnectionError, TimeoutError)
+
+
+def _is_unavailable(err: BaseException) -> bool:
+    if isinstance(err, _UNAVAILABLE):
+        return True
+    return isinstance(err, DBAPIError) and bool(err.connection_invalidated)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _alembic_config(connection: Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+class Database:
+    """The engine and session factory for one database URL."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if self.is_sqlite:
+            path = url.split(":///", 1)[1] if ":///" in url else ""
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=10)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        try:
+            async with self._sessions() as session, session.begin():
+                yield session
+        except Exception as err:
+            if _is_unavailable(err):
+                raise StoreUnavailable(
+                    f"the database is unavailable: {type(err).__name__}"
+                ) from err
+            raise
+
+    async def ping(self) -> None:
+        """Run a trivial query; raise :class:`StoreUnavailable` if it fails."""
+        async with self.session() as session:
+            await session.execute(text("SELECT 1"))
+
+    async def upgrade(self) -> None:
+        """Apply every pending migration (safe to run from several replicas at once)."""
+
+        def run(connection: Connection) -> None:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID}
+                )
+            command.upgrade(_alembic_config(connection), "head")
+
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(run)
+        except Exception as err:
+            if _is_unavailable(err):
+                raise StoreUnavailable(
+                    f"the database is unavailable: {type(err).__name__}"
+                ) from err
+            raise
+
+    async def is_current(self) -> bool:
+        """True when the schema is at the newest migration this code knows."""
+
+        def check(connection: Connection) -> bool:
+            heads = set(ScriptDirectory(str(MIGRATIONS)).get_heads())
+            current = set(MigrationContext.configure(connection).get_current_heads())
+            return heads == current
+
+        try:
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(check)
+        except Exception as err:
+            if _is_unavailable(err):
+                raise StoreUnavailable(
+                    f"the database is unavailable: {type(err).__name__}"
+                ) from err
+            raise
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

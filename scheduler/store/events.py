@@ -1,0 +1,107 @@
+"""Event rows: insert, fetch, page through, delete.
+
+Listing pages by keyset on ``(start_utc, id)`` so that a cursor stays valid
+while events are added; the ``state`` filter is the SQL form of the rules in
+``scheduler.status`` (kept side by side with them by a property test).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, delete, false, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from scheduler.models import Event
+from scheduler.status import CANCELLED, State
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What ``GET /api/events`` may ask for; ``None`` means "any"."""
+
+    starts_before: datetime | None = None  # ``to``: events that start before this
+    ends_after: datetime | None = None  # ``from``: events that end after this
+    state: State | None = None
+    channel: str | None = None
+
+
+def state_clause(state: State, now: datetime) -> ColumnElement[bool]:
+    """SQL for "this event is in ``state`` at ``now``" (see ``scheduler.status``)."""
+    not_cancelled = col(Event.status) != CANCELLED
+    start, end = col(Event.start_utc), col(Event.end_utc)
+    actual_start, actual_end = col(Event.actual_start), col(Event.actual_end)
+    if state is State.CANCELLED:
+        return col(Event.status) == CANCELLED
+    if state is State.UPCOMING:
+        return and_(
+            not_cancelled,
+            actual_end.is_(None),
+            actual_start.is_(None),
+            start > now,
+        )
+    if state is State.LIVE:
+        return and_(
+            not_cancelled,
+            actual_end.is_(None),
+            or_(actual_start.is_not(None), and_(start <= now, end > now)),
+        )
+    if state is State.ENDED:
+        return and_(
+            not_cancelled,
+            or_(actual_end.is_not(None), and_(actual_start.is_(None), end <= now)),
+        )
+    return false()
+
+
+async def add(session: AsyncSession, event: Event) -> Event:
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def get(session: AsyncSession, event_id: str, *, for_update: bool = False) -> Event | None:
+    query = select(Event).where(col(Event.id) == event_id)
+    if for_update:
+        query = query.with_for_update()
+    result = await session.execute(query)
+    return result.scalar_one_or_none()
+
+
+async def list_page(
+    session: AsyncSession,
+    filters: EventFilter,
+    *,
+    now: datetime,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> Sequence[Event]:
+    """Up to ``limit`` events ordered by start, after the keyset position ``after``."""
+    query = select(Event)
+    if filters.starts_before is not None:
+        query = query.where(col(Event.start_utc) < filters.starts_before)
+    if filters.ends_after is not None:
+        query = query.where(col(Event.end_utc) > filters.ends_after)
+    if filters.channel is not None:
+        query = query.where(col(Event.channel) == filters.channel)
+    if filters.state is not None:
+        query = query.where(state_clause(filters.state, now))
+    if after is not None:
+        start, event_id = after
+        query = query.where(
+            or_(
+                col(Event.start_utc) > start,
+                and_(col(Event.start_utc) == start, col(Event.id) > event_id),
+            )
+        )
+    query = query.order_by(col(Event.start_utc), col(Event.id)).limit(limit)
+    result = await session.execute(query)
+    return result.scalars().all()
+
+
+async def remove(session: AsyncSession, event_id: str) -> bool:
+    result = await session.execute(delete(Event).where(col(Event.id) == event_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]

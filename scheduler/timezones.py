@@ -1,0 +1,231 @@
+"""Local wall-clock times in IANA zones, and the UTC instants they stand for.
+
+An event is entered as a wall time in a zone ("2018-05-22T18:15 in
+Europe/Brussels"), optionally with the UTC offset the organiser meant. This
+module turns such input into an aware UTC instant with pytz's
+``localize(..., is_dst=None)`` and back, and refuses what cannot be meant: a
+wall time skipped by a spring-forward jump, one repeated by a fall-back without
+an offset to pick, an offset the zone does not have at that moment, an unknown
+zone. It is the only module that imports pytz, and it holds the ``Clock`` type
+so that everything else can be handed a fake one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
+
+import pytz
+
+from scheduler.exceptions import (
+    AmbiguousLocalTime,
+    InvalidLocalTime,
+    InvalidTimeRange,
+    NonexistentLocalTime,
+    OffsetMismatch,
+    UnknownTimezone,
+)
+
+#: Returns the current instant as an aware UTC datetime; tests pass fake ones.
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """The real clock: now, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class LocalTime:
+    """A wall-clock time as entered, with the UTC offset if one was given."""
+
+    wall: datetime  # naive
+    offset: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class EventTimes:
+    """An event's zone, wall times as entered, and the UTC instants they mean."""
+
+    timezone: str
+    start_local: datetime
+    end_local: datetime
+    start_utc: datetime
+    end_utc: datetime
+
+
+@lru_cache(maxsize=1024)
+def get_zone(name: str) -> tzinfo:
+    """Return the pytz zone called ``name``; raise :class:`UnknownTimezone` otherwise."""
+    if not name or len(name) > 64 or name.strip() != name:
+        raise UnknownTimezone(f"{name!r} is not an IANA time zone name such as Europe/Brussels")
+    try:
+        return pytz.timezone(name)
+    except (pytz.UnknownTimeZoneError, ValueError, UnicodeError) as err:
+        raise UnknownTimezone(
+            f"{name!r} is not an IANA time zone name such as Europe/Brussels"
+        ) from err
+
+
+def canonical_zone_name(name: str) -> str:
+    """The zone's own spelling (``europe/brussels`` -> ``Europe/Brussels``)."""
+    return str(get_zone(name).zone)  # type: ignore[attr-defined]
+
+
+def parse_local_time(text: str) -> LocalTime:
+    """Read ``2018-05-22T18:15`` or ``2019-10-27T02:30+01:00`` into a :class:`LocalTime`."""
+    if not isinstance(text, str) or ("T" not in text.upper() and " " not in text):
+        raise InvalidLocalTime(
+            f"{text!r} is not a date and time; write it as YYYY-MM-DDTHH:MM, "
+            "optionally followed by a UTC offset such as +02:00"
+        )
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as err:
+        raise InvalidLocalTime(
+            f"{text!r} is not a date and time; write it as YYYY-MM-DDTHH:MM, "
+            "optionally followed by a UTC offset such as +02:00"
+        ) from err
+    offset = parsed.utcoffset()
+    return LocalTime(wall=parsed.replace(tzinfo=None), offset=offset)
+
+
+def format_offset(offset: timedelta) -> str:
+    """``timedelta(hours=5, minutes=45)`` -> ``+05:45``."""
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"{sign}{hours:02d}:{mins:02d}"
+
+
+def _fmt_wall(wall: datetime) -> str:
+    return wall.strftime("%Y-%m-%dT%H:%M:%S" if wall.second else "%Y-%m-%dT%H:%M")
+
+
+def _offset_at(zone: tzinfo, instant: datetime) -> timedelta:
+    offset = instant.astimezone(zone).utcoffset()
+    assert offset is not None
+    return offset
+
+
+def _transition(zone: tzinfo, wall: datetime) -> tuple[datetime, timedelta, timedelta]:
+    """Find the clock change around ``wall``: (UTC instant, offset before, offset after).
+
+    pytz gives the two offsets in force either side; the change lies between
+    ``wall - max`` and ``wall - min`` and is found by bisection to the second.
+    """
+    candidates = [
+        zone.localize(wall, is_dst=flag).utcoffset()  # type: ignore[attr-defined]
+        for flag in (True, False)
+    ]
+    hi_off, lo_off = max(candidates), min(candidates)
+    naive_lo = wall - hi_off - timedelta(seconds=1)
+    naive_hi = wall - lo_off + timedelta(seconds=1)
+    lo, hi = naive_lo.replace(tzinfo=UTC), naive_hi.replace(tzinfo=UTC)
+    before, after = _offset_at(zone, lo), _offset_at(zone, hi)
+    while hi - lo > timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        mid = mid.replace(microsecond=0)
+        if _offset_at(zone, mid) == before:
+            lo = mid
+        else:
+            hi = mid
+    return hi, before, after
+
+
+def _describe_jump(wall: datetime, at: datetime, before: timedelta, after: timedelta) -> str:
+    old = (at + before).replace(tzinfo=None)
+    new = (at + after).replace(tzinfo=None)
+    if old.date() == new.date() == wall.date():
+        return f"{old:%H:%M} to {new:%H:%M}"
+    return f"{_fmt_wall(old)} to {_fmt_wall(new)}"
+
+
+def to_utc(zone_name: str, local: LocalTime) -> datetime:
+    """The UTC instant meant by ``local`` in ``zone_name``.
+
+    Without an offset the wall time must exist and be unambiguous; with one,
+    the offset must be one the zone has at that wall time (this is how a
+    fall-back time is settled).
+    """
+    zone = get_zone(zone_name)
+    wall = local.wall
+    try:
+        localized = zone.localize(wall, is_dst=None)  # type: ignore[attr-defined]
+    except pytz.NonExistentTimeError:
+        at, before, after = _transition(zone, wall)
+        raise NonexistentLocalTime(
+            f"{_fmt_wall(wall)} does not exist in {zone_name}: clocks jump from "
+            f"{_describe_jump(wall, at, before, after)}"
+        ) from None
+    except pytz.AmbiguousTimeError:
+        at, before, after = _transition(zone, wall)
+        if local.offset in (before, after):
+            return (wall - local.offset).replace(tzinfo=UTC)
+        first, second = format_offset(before), format_offset(after)
+        if local.offset is not None:
+            raise OffsetMismatch(
+                f"{_fmt_wall(wall)}{format_offset(local.offset)} is not a time in {zone_name}: "
+                f"that wall time has the offsets {first} and {second} there"
+            ) from None
+        raise AmbiguousLocalTime(
+            f"{_fmt_wall(wall)} is ambiguous in {zone_name}: it happens twice as clocks go "
+            f"back from {_describe_jump(wall, at, before, after)}; add {first} (the first) "
+            f"or {second} (the second) to say which, e.g. {_fmt_wall(wall)}{second}",
+            offsets=[first, second],
+        ) from None
+    instant: datetime = localized.astimezone(UTC)
+    if local.offset is not None and local.offset != localized.utcoffset():
+        actual = format_offset(localized.utcoffset())
+        raise OffsetMismatch(
+            f"{_fmt_wall(wall)}{format_offset(local.offset)} is not a time in {zone_name}: "
+            f"on that date it is {actual} there; send {_fmt_wall(wall)} or "
+            f"{_fmt_wall(wall)}{actual}"
+        )
+    return instant
+
+
+def to_local(zone_name: str, instant: datetime) -> datetime:
+    """The aware wall time in ``zone_name`` at the UTC ``instant``."""
+    return instant.astimezone(get_zone(zone_name))
+
+
+def as_utc(value: datetime) -> datetime:
+    """Read an instant given with any offset as UTC; a naive value is refused."""
+    if value.tzinfo is None:
+        raise InvalidLocalTime(f"{value.isoformat()} has no UTC offset; add Z or +HH:MM")
+    return value.astimezone(UTC)
+
+
+def resolve_event_times(zone_name: str, start: LocalTime, end: LocalTime) -> EventTimes:
+    """Check and convert an event's zone, start and end; errors name their field."""
+    try:
+        zone = canonical_zone_name(zone_name)
+    except UnknownTimezone as err:
+        raise err.for_field("timezone") from None
+    try:
+        start_utc = to_utc(zone, start)
+    except (NonexistentLocalTime, AmbiguousLocalTime, OffsetMismatch) as err:
+        raise err.for_field("start") from None
+    try:
+        end_utc = to_utc(zone, end)
+    except (NonexistentLocalTime, AmbiguousLocalTime, OffsetMismatch) as err:
+        raise err.for_field("end") from None
+    if end_utc <= start_utc:
+        raise InvalidTimeRange(
+            f"end ({_fmt_wall(end.wall)}) must be after start ({_fmt_wall(start.wall)}) in {zone}",
+            field="end",
+        )
+    return EventTimes(zone, start.wall, end.wall, start_utc, end_utc)
+
+
+def isoformat_utc(instant: datetime) -> str:
+    """``2018-05-22T16:15:00Z``: the one spelling of UTC instants in the API."""
+    return instant.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def isoformat_local(zone_name: str, instant: datetime) -> str:
+    """``2018-05-22T18:15:00+02:00``: the wall time in the event's zone, with offset."""
+    return to_local(zone_name, instant).isoformat(timespec="seconds")
