@@ -32,7 +32,7 @@ async def read_model(request: web.Request, model: type[M]) -> M:
     if not raw.strip():
         raise MalformedBody("the request body is empty; send a JSON object")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise MalformedBody("the request body is not UTF-8 encoded JSON") from None
     except json.JSONDecodeError as err:

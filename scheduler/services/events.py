@@ -145,7 +145,7 @@ class EventService:
     async def list(
         self, filters: EventFilter, *, cursor: str | None = None, limit: int | None = None
     ) -> Page:
-        size = limit or self.settings.page_size_default
+        size = self.settings.page_size_default if limit is None else limit
         if not 1 <= size <= self.settings.page_size_max:
             raise InvalidInput(
                 f"limit must be between 1 and {self.settings.page_size_max}", field="limit"

@@ -1,0 +1,1 @@
+"""Benchmarks of broadcast-scheduler, run as ``python -m bench``."""

@@ -1,0 +1,169 @@
+"""The console script, run as a real subprocess the way an operator runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import BRUSSELS, TOKEN
+
+CLI = [sys.executable, "-m", "scheduler"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
+    env.update(SCHEDULER_DATA_DIR=str(tmp_path / "data"), SCHEDULER_API_TOKEN=TOKEN, **extra)
+    return env
+
+
+def request(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+class Server:
+    def __init__(self, tmp_path: Path, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.log = tmp_path / f"server-{self.port}.log"
+        with self.log.open("w") as out:
+            self.proc = subprocess.Popen(
+                [*CLI, "serve", "--port", str(self.port)],
+                env=env or env_for(tmp_path),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if request(self.port, "GET", "/healthz")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.proc.kill()
+        raise AssertionError(f"server did not start:\n{self.log.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=15)
+
+
+def test_serve_create_restart_find(tmp_path: Path) -> None:
+    server = Server(tmp_path)
+    status, event = request(server.port, "POST", "/api/events", BRUSSELS)
+    assert status == 201
+    assert event["start_utc"] == "2018-05-22T16:15:00Z"
+    assert server.stop(signal.SIGTERM) == 0
+    assert "Traceback" not in server.log.read_text()
+
+    server = Server(tmp_path)
+    try:
+        status, again = request(server.port, "GET", f"/api/events/{event['id']}")
+        assert status == 200
+        assert again == {**event, "state": again["state"]}
+    finally:
+        assert server.stop(signal.SIGINT) == 0
+
+
+def test_generated_token_is_stored_not_logged(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    del env["SCHEDULER_API_TOKEN"]
+    server = Server(tmp_path, env)
+    try:
+        token_file = tmp_path / "data" / "api-token"
+        token = token_file.read_text().strip()
+        assert oct(token_file.stat().st_mode & 0o777) == "0o600"
+        log = server.log.read_text()
+        assert str(token_file) in log
+        assert token not in log
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{server.port}/api/events",
+            data=json.dumps(BRUSSELS).encode(),
+            method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.status == 201
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"SCHEDULER_PORT": "eighty"}, "invalid setting port (from SCHEDULER_PORT)"),
+        ({"SCHEDULER_LOG_LEVEL": "LOUD"}, "invalid setting log_level (from SCHEDULER_LOG_LEVEL)"),
+    ],
+)
+def test_invalid_setting_stops_with_one_line(
+    tmp_path: Path, extra: dict[str, str], expected: str
+) -> None:
+    result = subprocess.run(
+        [*CLI, "serve"], env=env_for(tmp_path, **extra), capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert expected in lines[0]
+
+
+def test_events_commands_work_on_the_database(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=30)
+
+    assert run("db", "upgrade").returncode == 0
+    added = run(
+        "events", "add", "--title", "EP meeting", "--timezone", "Europe/Brussels",
+        "--start", "2018-05-22T18:15", "--end", "2018-05-22T19:30", "--reminders", "30",
+    )
+    assert added.returncode == 0, added.stderr
+    event = json.loads(added.stdout)
+    assert event["start_utc"] == "2018-05-22T16:15:00Z"
+    assert event["reminders"] == [30]
+
+    listed = run("events", "list")
+    assert event["id"] in listed.stdout and "EP meeting" in listed.stdout
+    shown = json.loads(run("events", "show", event["id"]).stdout)
+    assert shown["title"] == "EP meeting"
+    cancelled = json.loads(run("events", "cancel", event["id"]).stdout)
+    assert cancelled["status"] == "cancelled"
+
+    bad = run(
+        "events", "add", "--title", "x", "--timezone", "Europe/Brussels",
+        "--start", "2019-03-31T02:30", "--end", "2019-03-31T04:00",
+    )
+    assert bad.returncode == 2
+    assert "does not exist in Europe/Brussels" in bad.stderr
+    missing = run("events", "show", "nope")
+    assert missing.returncode == 2
+    assert "no event with id" in missing.stderr
