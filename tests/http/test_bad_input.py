@@ -56,7 +56,9 @@ async def test_missing_fields(client: Client, missing: str) -> None:
     body = {k: v for k, v in BRUSSELS.items() if k != missing}
     resp = await client.post("/api/events", json=body, headers=AUTH)
     assert resp.status == 422
-    assert (await resp.json())["errors"] == [{"field": missing, "message": "this field is required"}]
+    assert (await resp.json())["errors"] == [
+        {"field": missing, "message": "this field is required"}
+    ]
     await assert_nothing_stored(client)
 
 

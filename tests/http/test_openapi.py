@@ -45,6 +45,7 @@ def _response_schema(doc: dict[str, Any], path: str, method: str, status: int) -
 
 async def test_responses_match_their_schemas(client: Client) -> None:
     doc = await (await client.get("/api/openapi.json")).json()
+
     # refs point at #/components/...; resolve them against the whole document
     def check(instance: Any, path: str, method: str, status: int) -> None:
         schema = _response_schema(doc, path, method, status)

@@ -143,8 +143,18 @@ def test_events_commands_work_on_the_database(tmp_path: Path) -> None:
 
     assert run("db", "upgrade").returncode == 0
     added = run(
-        "events", "add", "--title", "EP meeting", "--timezone", "Europe/Brussels",
-        "--start", "2018-05-22T18:15", "--end", "2018-05-22T19:30", "--reminders", "30",
+        "events",
+        "add",
+        "--title",
+        "EP meeting",
+        "--timezone",
+        "Europe/Brussels",
+        "--start",
+        "2018-05-22T18:15",
+        "--end",
+        "2018-05-22T19:30",
+        "--reminders",
+        "30",
     )
     assert added.returncode == 0, added.stderr
     event = json.loads(added.stdout)
@@ -159,8 +169,16 @@ def test_events_commands_work_on_the_database(tmp_path: Path) -> None:
     assert cancelled["status"] == "cancelled"
 
     bad = run(
-        "events", "add", "--title", "x", "--timezone", "Europe/Brussels",
-        "--start", "2019-03-31T02:30", "--end", "2019-03-31T04:00",
+        "events",
+        "add",
+        "--title",
+        "x",
+        "--timezone",
+        "Europe/Brussels",
+        "--start",
+        "2019-03-31T02:30",
+        "--end",
+        "2019-03-31T04:00",
     )
     assert bad.returncode == 2
     assert "does not exist in Europe/Brussels" in bad.stderr
