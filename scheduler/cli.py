@@ -107,7 +107,7 @@ async def _events(settings: Settings, args: argparse.Namespace) -> int:
             filters = EventFilter(
                 state=State(args.status) if args.status else None, channel=args.channel
             )
-            page = await service.list(filters, limit=args.limit)
+            page = await service.list_page(filters, limit=args.limit)
             for event in page.items:
                 view = event_public(event, now=now)
                 print(f"{view['id']}  {view['start']}  {view['state']:<9}  {view['title']}")

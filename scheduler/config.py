@@ -43,6 +43,20 @@ class Settings(BaseModel):
     page_size_default: int = Field(50, ge=1)
     page_size_max: int = Field(500, ge=1)
 
+    scheduler_horizon_seconds: float = Field(60, gt=0)
+    scheduler_refill_seconds: float = Field(15, gt=0)
+    claim_lease_seconds: float = Field(60, gt=0)
+    trigger_grace_seconds: float = Field(900, ge=0)
+    replica_id: str = ""
+
+    webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000)
+    webhook_timeout_seconds: float = Field(10, gt=0)
+    webhook_concurrency: int = Field(100, ge=1)
+    webhook_disable_after_hours: float = Field(120, gt=0)
+    webhook_secret_grace_hours: float = Field(24, ge=0)
+    webhook_response_excerpt_bytes: int = Field(1024, ge=0, le=65536)
+    allow_private_webhook_targets: bool = False
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 
@@ -60,6 +74,13 @@ class Settings(BaseModel):
         if any(m < 0 or m > 40320 for m in minutes):
             raise ValueError("reminders are minutes before start, between 0 and 40320")
         return tuple(sorted(set(minutes), reverse=True))
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _retry_delays_valid(cls, delays: tuple[float, ...]) -> tuple[float, ...]:
+        if any(d < 0 for d in delays):
+            raise ValueError("retry delays are seconds and cannot be negative")
+        return delays
 
     @field_validator("database_url")
     @classmethod

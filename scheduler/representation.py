@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from scheduler.models import Event
+from scheduler.models import Event, Trigger
 from scheduler.status import lifecycle
 from scheduler.timezones import isoformat_local, isoformat_utc
 
@@ -18,8 +18,19 @@ def _utc(value: datetime | None) -> str | None:
     return isoformat_utc(value) if value is not None else None
 
 
-def event_public(event: Event, *, now: datetime) -> dict[str, Any]:
-    """The API representation of ``event`` at ``now``."""
+def trigger_public(trigger: Trigger) -> dict[str, Any]:
+    return {
+        "type": trigger.type,
+        "minutes_before": trigger.minutes_before,
+        "due_at": isoformat_utc(trigger.due_at),
+        "state": trigger.state,
+    }
+
+
+def event_public(
+    event: Event, *, now: datetime, triggers: list[Trigger] | None = None
+) -> dict[str, Any]:
+    """The API representation of ``event`` at ``now`` (with its triggers when given)."""
     state = lifecycle(
         status=event.status,
         start_utc=event.start_utc,
@@ -49,4 +60,5 @@ def event_public(event: Event, *, now: datetime) -> dict[str, Any]:
         "sequence": event.sequence,
         "created_at": isoformat_utc(event.created_at),
         "updated_at": isoformat_utc(event.updated_at),
+        **({"triggers": [trigger_public(t) for t in triggers]} if triggers is not None else {}),
     }

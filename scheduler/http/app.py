@@ -13,13 +13,24 @@ from aiohttp import web
 
 from scheduler.auth import load_or_create_tokens
 from scheduler.config import Settings
-from scheduler.http import events, openapi, service
+from scheduler.http import events, openapi, service, webhooks
 from scheduler.http.auth import auth_middleware
-from scheduler.http.keys import API_TOKENS, CLOCK, DATABASE, EVENTS, SETTINGS
+from scheduler.http.keys import (
+    API_TOKENS,
+    CLOCK,
+    DATABASE,
+    DISPATCHER,
+    EVENTS,
+    SETTINGS,
+    WEBHOOKS,
+)
 from scheduler.http.problems import error_middleware
-from scheduler.services.events import EventService
+from scheduler.reminders.dispatch import Dispatcher
+from scheduler.services.events import EventChange, EventService
+from scheduler.services.webhooks import WebhookService
 from scheduler.store.database import Database
 from scheduler.timezones import Clock, system_clock
+from scheduler.webhooks.delivery import WebhookClient
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +46,27 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     await db.dispose()
 
 
+async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The webhook client and the dispatcher that fires triggers through it."""
+    settings, clock = app[SETTINGS], app[CLOCK]
+    client = WebhookClient(settings)
+    await client.start()
+    dispatcher = Dispatcher(app[DATABASE], settings, clock, client)
+    app[DISPATCHER] = dispatcher
+    app[WEBHOOKS] = WebhookService(app[DATABASE], settings, clock, dispatcher)
+
+    async def wake(_change: EventChange) -> None:
+        dispatcher.wake()
+
+    app[EVENTS].subscribe(wake)
+    try:
+        await dispatcher.start()
+        yield
+    finally:
+        await dispatcher.stop()
+        await client.close()
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """Build the service's aiohttp application."""
     app = web.Application(
@@ -45,7 +77,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[CLOCK] = clock or system_clock
     app[API_TOKENS] = load_or_create_tokens(settings)
     app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(_dispatch_ctx)
     app.add_routes(events.routes)
+    app.add_routes(webhooks.routes)
     app.add_routes(service.routes)
     app.add_routes(openapi.routes)
     return app

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 
 from scheduler.exceptions import InvalidInput
 from scheduler.http.bodies import read_model
 from scheduler.http.keys import CLOCK, EVENTS
-from scheduler.models import EventCreate, EventUpdate
+from scheduler.models import Event, EventCreate, EventUpdate
 from scheduler.representation import event_public
 from scheduler.status import State
 from scheduler.store.events import EventFilter
 from scheduler.timezones import as_utc
 
 routes = web.RouteTableDef()
+
+
+async def _view(request: web.Request, event: Event) -> dict[str, Any]:
+    triggers = await request.app[EVENTS].triggers_for([event.id])
+    return event_public(event, now=request.app[CLOCK](), triggers=triggers[event.id])
+
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -66,7 +73,7 @@ async def create_event(request: web.Request) -> web.Response:
             field="Idempotency-Key",
         )
     event, replayed = await request.app[EVENTS].create(data, idempotency_key=key)
-    body = event_public(event, now=request.app[CLOCK]())
+    body = await _view(request, event)
     headers = {"Location": f"/api/events/{event.id}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -75,32 +82,32 @@ async def create_event(request: web.Request) -> web.Response:
 
 @routes.get("/api/events")
 async def list_events(request: web.Request) -> web.Response:
-    page = await request.app[EVENTS].list(
+    page = await request.app[EVENTS].list_page(
         _filters(request), cursor=request.query.get("cursor"), limit=_limit(request)
     )
     now = request.app[CLOCK]()
-    return web.json_response(
-        {"items": [event_public(e, now=now) for e in page.items], "next_cursor": page.next_cursor}
-    )
+    triggers = await request.app[EVENTS].triggers_for([e.id for e in page.items])
+    items = [event_public(e, now=now, triggers=triggers[e.id]) for e in page.items]
+    return web.json_response({"items": items, "next_cursor": page.next_cursor})
 
 
 @routes.get("/api/events/{id}")
 async def get_event(request: web.Request) -> web.Response:
     event = await request.app[EVENTS].get(request.match_info["id"])
-    return web.json_response(event_public(event, now=request.app[CLOCK]()))
+    return web.json_response(await _view(request, event))
 
 
 @routes.patch("/api/events/{id}")
 async def update_event(request: web.Request) -> web.Response:
     data = await read_model(request, EventUpdate)
     event = await request.app[EVENTS].update(request.match_info["id"], data)
-    return web.json_response(event_public(event, now=request.app[CLOCK]()))
+    return web.json_response(await _view(request, event))
 
 
 @routes.post("/api/events/{id}/cancel")
 async def cancel_event(request: web.Request) -> web.Response:
     event = await request.app[EVENTS].cancel(request.match_info["id"])
-    return web.json_response(event_public(event, now=request.app[CLOCK]()))
+    return web.json_response(await _view(request, event))
 
 
 @routes.delete("/api/events/{id}")

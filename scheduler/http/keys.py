@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from scheduler.config import Settings
+from scheduler.reminders.dispatch import Dispatcher
 from scheduler.services.events import EventService
+from scheduler.services.webhooks import WebhookService
 from scheduler.store.database import Database
 from scheduler.timezones import Clock
 
@@ -14,3 +16,5 @@ CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 API_TOKENS: web.AppKey[tuple[str, ...]] = web.AppKey("api_tokens")
 DATABASE = web.AppKey("database", Database)
 EVENTS = web.AppKey("events", EventService)
+WEBHOOKS = web.AppKey("webhooks", WebhookService)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)

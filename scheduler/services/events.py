@@ -20,13 +20,25 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.config import Settings
 from scheduler.exceptions import Conflict, IdempotencyKeyReused, InvalidInput, NotFound
-from scheduler.models import Event, EventCreate, EventUpdate, IdempotencyRecord, new_id
+from scheduler.models import (
+    Event,
+    EventCreate,
+    EventType,
+    EventUpdate,
+    IdempotencyRecord,
+    Trigger,
+    TriggerState,
+    new_id,
+)
+from scheduler.reminders.planning import SCHEDULED_TYPES, plan_schedule, trigger_id
 from scheduler.status import CANCELLED, SCHEDULED
 from scheduler.store import events as event_store
 from scheduler.store import idempotency as idempotency_store
+from scheduler.store import triggers as trigger_store
 from scheduler.store.database import Database
 from scheduler.store.events import EventFilter
 from scheduler.timezones import (
@@ -142,7 +154,7 @@ class EventService:
             raise NotFound(f"no event with id {event_id!r}")
         return event
 
-    async def list(
+    async def list_page(
         self, filters: EventFilter, *, cursor: str | None = None, limit: int | None = None
     ) -> Page:
         size = self.settings.page_size_default if limit is None else limit
@@ -191,6 +203,7 @@ class EventService:
         if idempotency_key is None:
             async with self.db.session() as session:
                 await event_store.add(session, event)
+                await self._replan(session, event)
             await self._notify(EventChange("created", event.id, event, event.channel))
             return event, False
 
@@ -214,6 +227,7 @@ class EventService:
                         expired_before=expired,
                     )
                     await event_store.add(session, event)
+                    await self._replan(session, event)
             except IntegrityError:
                 continue  # a concurrent request with the same key won; replay its result
             await self._notify(EventChange("created", event.id, event, event.channel))
@@ -260,14 +274,45 @@ class EventService:
                     if fields["reminders"] is not None
                     else list(self.settings.default_reminders)
                 )
-            changed = _snapshot(event) != before
+            after = _snapshot(event)
+            changed = after != before
             if changed:
+                now = self.clock()
                 event.sequence += 1
-                event.updated_at = self.clock()
+                event.updated_at = now
                 session.add(event)
+                if any(before[k] != after[k] for k in ("start_utc", "end_utc", "reminders")):
+                    await self._replan(session, event)
+                await trigger_store.add_immediate(
+                    session,
+                    trigger_id=trigger_id(event.id, EventType.UPDATED, sequence=event.sequence),
+                    event_id=event.id,
+                    type_=EventType.UPDATED,
+                    now=now,
+                )
         if changed:
             await self._notify(EventChange("updated", event.id, event, event.channel))
         return event
+
+    async def _replan(self, session: AsyncSession, event: Event) -> None:
+        """Bring the event's reminder/start/end triggers in line with its times."""
+        plan = plan_schedule(
+            event_id=event.id,
+            start_utc=event.start_utc,
+            end_utc=event.end_utc,
+            reminders=list(event.reminders),
+            now=self.clock(),
+        )
+        await trigger_store.replan(session, event.id, plan)
+
+    async def triggers_for(self, event_ids: Sequence[str]) -> dict[str, list[Trigger]]:
+        """Each event's triggers, in due order, for the API representation."""
+        async with self.db.session() as session:
+            rows = await trigger_store.for_events(session, event_ids)
+        grouped: dict[str, list[Trigger]] = {event_id: [] for event_id in event_ids}
+        for row in rows:
+            grouped[row.event_id].append(row)
+        return grouped
 
     def _moved_times(self, event: Event, fields: dict[str, Any]) -> EventTimes:
         zone = fields.get("timezone", event.timezone)
@@ -304,6 +349,16 @@ class EventService:
             event.updated_at = now
             event.sequence += 1
             session.add(event)
+            await trigger_store.settle_pending(
+                session, event.id, TriggerState.CANCELLED, SCHEDULED_TYPES
+            )
+            await trigger_store.add_immediate(
+                session,
+                trigger_id=trigger_id(event.id, EventType.CANCELLED),
+                event_id=event.id,
+                type_=EventType.CANCELLED,
+                now=now,
+            )
         await self._notify(EventChange("cancelled", event.id, event, event.channel))
         return event
 

@@ -1,61 +1,24 @@
-"""Tables and API schemas.
+"""Event tables and API schemas.
 
-SQLModel tables hold the truth (``Event``, ``IdempotencyRecord``); pydantic
-schemas describe what the API accepts (``EventCreate``, ``EventUpdate``). Every
-instant is stored as UTC and read back as an aware UTC datetime, on SQLite as
-on PostgreSQL (:class:`UTCDateTime`). Local wall times are stored naive, as
-entered, next to the IANA zone they belong to.
+``Event`` rows hold the truth; ``EventCreate``/``EventUpdate`` describe what the
+API accepts and ``EventPublic`` what it returns. Local wall times are stored
+naive, as entered, next to the IANA zone they belong to; instants are UTC.
 """
 
 from __future__ import annotations
 
 import re
-import uuid
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Column, SQLModel
 from sqlmodel import Field as DBField
 
-SCHEMA_VERSION = 1
+from scheduler.models.columns import new_id, utc_column
 
 CHANNEL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 MAX_REMINDER_MINUTES = 40320  # four weeks: beyond that a reminder is a different product
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """An aware UTC datetime column: timestamptz on PostgreSQL, naive UTC text on SQLite."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime stored as an instant")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-def new_id() -> str:
-    """A random, URL-safe event id."""
-    return uuid.uuid4().hex
-
-
-def _utc_column(*, index: bool = False, nullable: bool = False) -> Any:
-    return DBField(sa_column=Column(UTCDateTime(), index=index, nullable=nullable))
 
 
 class Event(SQLModel, table=True):
@@ -72,16 +35,16 @@ class Event(SQLModel, table=True):
     timezone: str = DBField(max_length=64)
     start_local: datetime = DBField(sa_column=Column(sa.DateTime(timezone=False), nullable=False))
     end_local: datetime = DBField(sa_column=Column(sa.DateTime(timezone=False), nullable=False))
-    start_utc: datetime = _utc_column(index=True)
-    end_utc: datetime = _utc_column(index=True)
+    start_utc: datetime = utc_column(index=True)
+    end_utc: datetime = utc_column(index=True)
     reminders: list[int] = DBField(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
     status: str = DBField(default="scheduled", max_length=16, index=True)
-    actual_start: datetime | None = _utc_column(nullable=True)
-    actual_end: datetime | None = _utc_column(nullable=True)
-    cancelled_at: datetime | None = _utc_column(nullable=True)
+    actual_start: datetime | None = utc_column(nullable=True)
+    actual_end: datetime | None = utc_column(nullable=True)
+    cancelled_at: datetime | None = utc_column(nullable=True)
     sequence: int = 0
-    created_at: datetime = _utc_column()
-    updated_at: datetime = _utc_column()
+    created_at: datetime = utc_column()
+    updated_at: datetime = utc_column()
 
 
 class IdempotencyRecord(SQLModel, table=True):
@@ -93,7 +56,7 @@ class IdempotencyRecord(SQLModel, table=True):
     scope: str = DBField(primary_key=True, max_length=64)
     fingerprint: str = DBField(max_length=64)
     resource_id: str = DBField(max_length=32)
-    created_at: datetime = _utc_column(index=True)
+    created_at: datetime = utc_column(index=True)
 
 
 # --- API input -------------------------------------------------------------------

@@ -1,0 +1,58 @@
+"""Tables and API schemas, one module per domain idea; re-exported here."""
+
+from scheduler.models.columns import UTCDateTime, new_id
+from scheduler.models.events import (
+    CHANNEL_PATTERN,
+    Event,
+    EventCreate,
+    EventPage,
+    EventPublic,
+    EventUpdate,
+    FieldError,
+    IdempotencyRecord,
+    Problem,
+)
+from scheduler.models.webhooks import (
+    PING_TYPE,
+    AttemptPublic,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryPublic,
+    DeliveryState,
+    EventType,
+    Subscription,
+    SubscriptionCreate,
+    SubscriptionPublic,
+    SubscriptionUpdate,
+    Trigger,
+    TriggerPublic,
+    TriggerState,
+)
+
+__all__ = [
+    "CHANNEL_PATTERN",
+    "PING_TYPE",
+    "AttemptPublic",
+    "Delivery",
+    "DeliveryAttempt",
+    "DeliveryPublic",
+    "DeliveryState",
+    "Event",
+    "EventCreate",
+    "EventPage",
+    "EventPublic",
+    "EventType",
+    "EventUpdate",
+    "FieldError",
+    "IdempotencyRecord",
+    "Problem",
+    "Subscription",
+    "SubscriptionCreate",
+    "SubscriptionPublic",
+    "SubscriptionUpdate",
+    "Trigger",
+    "TriggerPublic",
+    "TriggerState",
+    "UTCDateTime",
+    "new_id",
+]

@@ -1,0 +1,570 @@
+"""Firing triggers on time and delivering their webhooks: the only APScheduler user.
+
+The database holds every trigger and delivery; APScheduler only provides the
+timing. An interval job refills the ``AsyncIOScheduler`` with one date job per
+distinct instant at which something falls due within a short horizon, so
+memory does not grow with the number of future events; any event change wakes
+a refill at once. When a date job runs it *claims* the due rows in the
+database (``scheduler.store.claims``) before doing anything, fans triggers out
+into one delivery per matching subscription, and drains due deliveries through
+the shared webhook client with bounded concurrency.
+
+APScheduler's defaults would silently drop work: ``misfire_grace_time`` is one
+second, so every job runs however late (``None``) and lateness is judged here,
+against ``trigger_grace_seconds``, where it is recorded rather than lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import select, update
+from sqlmodel import col
+
+from scheduler.config import Settings
+from scheduler.exceptions import SchedulerError
+from scheduler.models import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryState,
+    Event,
+    EventType,
+    Subscription,
+    Trigger,
+    TriggerState,
+)
+from scheduler.reminders.planning import Verdict, judge
+from scheduler.representation import event_public
+from scheduler.store import deliveries as delivery_store
+from scheduler.store import subscriptions as subscription_store
+from scheduler.store import triggers as trigger_store
+from scheduler.store.claims import claim_rows, claimable
+from scheduler.store.database import Database
+from scheduler.timezones import Clock
+from scheduler.webhooks.delivery import AttemptResult, Outcome, WebhookClient
+from scheduler.webhooks.payloads import build_body, delivery_id
+from scheduler.webhooks.retries import next_delay
+
+logger = logging.getLogger(__name__)
+
+CLAIM_BATCH = 500  # rows per claim statement: large enough for bursts, small enough to lease
+TICK_SECONDS = 1.0  # re-arm the timer at least this often: long sleeps wake late (DESIGN.md)
+STOP_GRACE_SECONDS = 5.0  # in-flight attempts get this long to finish on shutdown
+
+VERDICT_STATE = {
+    Verdict.FIRE: TriggerState.FIRED,
+    Verdict.EXPIRED: TriggerState.EXPIRED,
+    Verdict.MISSED: TriggerState.MISSED,
+    Verdict.SUPERSEDED: TriggerState.SUPERSEDED,
+    Verdict.CANCELLED: TriggerState.CANCELLED,
+}
+
+
+class DispatchLocked(SchedulerError):
+    """Raised at start when another process already dispatches from this SQLite file."""
+
+    code = "dispatch-locked"
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Dispatcher:
+    """Fires due triggers and delivers webhooks for one process."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        client: WebhookClient,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.client = client
+        self.owner = settings.replica_id or default_owner()
+        self.lease = timedelta(seconds=settings.claim_lease_seconds)
+        self._scheduler: AsyncIOScheduler | None = None
+        self._lock_file: IO[str] | None = None
+        self._refill_lock = asyncio.Lock()
+        self._fire_lock = asyncio.Lock()
+        self._drain_lock = asyncio.Lock()
+        self._drain_again = False
+        self._slots = asyncio.Semaphore(settings.webhook_concurrency)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.last_fire_lag: float | None = None
+        self.fired_total = 0
+
+    # --- life cycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.db.is_sqlite:
+            self._take_sqlite_lock()
+            # We are the only dispatcher on this file: claims left by a process
+            # that died are ours to take over now, not after their lease.
+            async with self.db.session() as session:
+                triggers = await trigger_store.release_claims(session)
+                deliveries = await delivery_store.release_claims(session)
+            if triggers or deliveries:
+                logger.warning(
+                    "took over %d trigger and %d delivery claims left by a previous process",
+                    triggers,
+                    deliveries,
+                    extra={"action": "recover"},
+                )
+        self._scheduler = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+        )
+        self._scheduler.add_job(
+            self._tracked,
+            "interval",
+            args=[self.refill],
+            seconds=self.settings.scheduler_refill_seconds,
+            id="refill",
+            next_run_time=datetime.now(UTC),
+        )
+        self._scheduler.add_job(_tick, "interval", seconds=TICK_SECONDS, id="tick")
+        self._scheduler.start()
+        logger.info("dispatcher started as %s", self.owner, extra={"action": "startup"})
+
+    async def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self._tasks:
+            _done, pending = await asyncio.wait(self._tasks, timeout=STOP_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _take_sqlite_lock(self) -> None:
+        path = Path(self.db.url.split(":///", 1)[1] + ".dispatch.lock")
+        handle = path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise DispatchLocked(
+                f"{holder} is already dispatching reminders from this SQLite database "
+                f"({path.with_suffix('')}); run one process per SQLite file, or use "
+                "PostgreSQL for several replicas"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(self.owner)
+        handle.flush()
+        self._lock_file = handle
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler is not None and self._scheduler.running
+
+    def jobs_held(self) -> int:
+        return len(self._scheduler.get_jobs()) if self._scheduler else 0
+
+    def next_fire_time(self) -> datetime | None:
+        if self._scheduler is None:
+            return None
+        times = [
+            j.next_run_time
+            for j in self._scheduler.get_jobs()
+            if j.id.startswith("due:") and j.next_run_time
+        ]
+        return min(times) if times else None
+
+    # --- timing --------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Something changed in the database: refill the horizon now."""
+        self._spawn(self.refill())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def refill(self) -> None:
+        """Hold one date job per instant at which something falls due within the horizon."""
+        if self._scheduler is None:
+            return
+        async with self._refill_lock:
+            try:
+                now = self.clock()
+                until = now + timedelta(seconds=self.settings.scheduler_horizon_seconds)
+                async with self.db.session() as session:
+                    instants = set(await trigger_store.due_instants(session, until=until, now=now))
+                    instants |= set(
+                        await delivery_store.due_instants(session, until=until, now=now)
+                    )
+                for instant in instants:
+                    self._schedule(instant)
+            except Exception:
+                logger.exception("refill failed", extra={"action": "refill"})
+
+    def _schedule(self, instant: datetime) -> None:
+        if self._scheduler is None:
+            return
+        real = datetime.now(UTC)
+        # the app clock may be offset from the wall clock (tests, skew): convert
+        run_at = max(real, real + (instant - self.clock()))
+        self._scheduler.add_job(
+            self._tracked,
+            "date",
+            args=[self._run_due],
+            run_date=run_at,
+            id=f"due:{instant.isoformat()}",
+            replace_existing=True,
+        )
+
+    async def _tracked(self, job: Any) -> None:
+        """Run an APScheduler job as a task that ``stop`` waits for."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            await job()
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _run_due(self) -> None:
+        try:
+            await self.fire_due()
+        except Exception:
+            logger.exception("firing triggers failed", extra={"action": "fire"})
+        await self.drain()
+
+    # --- triggers ------------------------------------------------------------------
+
+    async def fire_due(self) -> int:
+        """Claim every due trigger (or expired claim), judge it, fan it out."""
+        fired = 0
+        async with self._fire_lock:
+            while True:
+                now = self.clock()
+                async with self.db.session() as session:
+                    claimed = await trigger_store.claim_due(
+                        session, owner=self.owner, now=now, lease=self.lease, limit=CLAIM_BATCH
+                    )
+                if not claimed:
+                    break
+                fired += await self._fan_out(claimed)
+                if len(claimed) < CLAIM_BATCH:
+                    break
+        return fired
+
+    async def _fan_out(self, claimed: Sequence[Trigger]) -> int:
+        fired = 0
+        async with self.db.session() as session:
+            event_ids = list({t.event_id for t in claimed})
+            rows = await session.execute(select(Event).where(col(Event.id).in_(event_ids)))
+            events = {e.id: e for e in rows.scalars().all()}
+            audience: dict[tuple[str, str | None], list[Subscription]] = {}
+            new_deliveries: list[dict[str, Any]] = []
+            for trigger in claimed:
+                event = events.get(trigger.event_id)
+                now = self.clock()
+                verdict = judge(
+                    type_=EventType(trigger.type),
+                    due_at=trigger.due_at,
+                    now=now,
+                    grace_seconds=self.settings.trigger_grace_seconds,
+                    event_status=event.status if event else None,
+                    event_start=event.start_utc if event else None,
+                    actual_start=event.actual_start if event else None,
+                    actual_end=event.actual_end if event else None,
+                )
+                late = max(0.0, (now - trigger.due_at).total_seconds())
+                done = await trigger_store.complete(
+                    session,
+                    trigger,
+                    owner=self.owner,
+                    state=VERDICT_STATE[verdict],
+                    now=now,
+                    late_by_seconds=late,
+                )
+                log = logger.info if verdict is Verdict.FIRE else logger.warning
+                log(
+                    "trigger %s %s (%.3f s late)",
+                    trigger.id,
+                    VERDICT_STATE[verdict].value,
+                    late,
+                    extra={"action": "fire", "event_id": trigger.event_id},
+                )
+                if not done or verdict is not Verdict.FIRE or event is None:
+                    continue
+                fired += 1
+                self.last_fire_lag = late
+                key = (trigger.type, event.channel)
+                if key not in audience:
+                    audience[key] = await subscription_store.matching(
+                        session, trigger.type, event.channel
+                    )
+                body = build_body(
+                    type_=trigger.type,
+                    now=now,
+                    event=event_public(event, now=now),
+                    minutes_before=trigger.minutes_before,
+                    scheduled_for=trigger.due_at,
+                    late_by_seconds=late,
+                )
+                for sub in audience[key]:
+                    new_deliveries.append(
+                        {
+                            "id": delivery_id(trigger.id, trigger.generation, sub.id),
+                            "subscription_id": sub.id,
+                            "trigger_id": trigger.id,
+                            "event_id": event.id,
+                            "type": trigger.type,
+                            "payload": body,
+                            "state": DeliveryState.PENDING.value,
+                            "attempts": 0,
+                            "next_attempt_at": now,
+                            "claim_attempt": 0,
+                            "created_at": now,
+                        }
+                    )
+            await delivery_store.insert_new(session, new_deliveries)
+        self.fired_total += fired
+        return fired
+
+    # --- deliveries ----------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Attempt every due delivery, at most ``webhook_concurrency`` at a time."""
+        if self._drain_lock.locked():
+            self._drain_again = True
+            return
+        async with self._drain_lock:
+            self._drain_again = True
+            while self._drain_again:
+                self._drain_again = False
+                await self._drain_once()
+
+    async def _drain_once(self) -> None:
+        while True:
+            await self._slots.acquire()
+            free = 1
+            while not self._slots.locked() and free < CLAIM_BATCH:
+                await self._slots.acquire()
+                free += 1
+            try:
+                now = self.clock()
+                async with self.db.session() as session:
+                    claimed = await delivery_store.claim_due(
+                        session, owner=self.owner, now=now, lease=self.lease, limit=free
+                    )
+                    subs = await subscription_store.by_ids(
+                        session, list({d.subscription_id for d in claimed})
+                    )
+            except Exception:
+                for _ in range(free):
+                    self._slots.release()
+                logger.exception("claiming deliveries failed", extra={"action": "deliver"})
+                return
+            for _ in range(free - len(claimed)):
+                self._slots.release()
+            for delivery in claimed:
+                self._spawn(self._attempt_and_release(delivery, subs.get(delivery.subscription_id)))
+            if len(claimed) < free:
+                return
+
+    async def _attempt_and_release(self, delivery: Delivery, sub: Subscription | None) -> None:
+        try:
+            await self.attempt(delivery, sub)
+        except Exception:
+            logger.exception(
+                "delivery attempt failed", extra={"action": "deliver", "delivery_id": delivery.id}
+            )
+        finally:
+            self._slots.release()
+
+    async def attempt_now(self, delivery_id_: str) -> None:
+        """Claim one delivery and attempt it inline (ping, redeliver)."""
+        now = self.clock()
+        async with self.db.session() as session:
+            claimed = await claim_rows(
+                session,
+                Delivery,
+                where=(col(Delivery.id) == delivery_id_)
+                & claimable(
+                    Delivery,
+                    waiting=DeliveryState.PENDING.value,
+                    claimed=DeliveryState.DELIVERING.value,
+                    due_column=col(Delivery.next_attempt_at),
+                    now=now,
+                ),
+                order_by=col(Delivery.id),
+                claimed_state=DeliveryState.DELIVERING.value,
+                owner=self.owner,
+                lease_until=now + self.lease,
+                limit=1,
+            )
+            subs = await subscription_store.by_ids(session, [d.subscription_id for d in claimed])
+        for delivery in claimed:
+            await self.attempt(delivery, subs.get(delivery.subscription_id))
+
+    async def attempt(self, delivery: Delivery, sub: Subscription | None) -> None:
+        """One attempt of a claimed delivery, recorded, then completed or rescheduled."""
+        now = self.clock()
+        if sub is None or not sub.active:
+            async with self.db.session() as session:
+                await delivery_store.complete(
+                    session,
+                    delivery,
+                    owner=self.owner,
+                    state=DeliveryState.DEAD.value,
+                    last_error="the endpoint is deactivated",
+                )
+            return
+        secrets = [sub.secret]
+        if sub.previous_secret and (
+            sub.previous_secret_expires_at is None or sub.previous_secret_expires_at > now
+        ):
+            secrets.append(sub.previous_secret)
+        result = await self.client.send(
+            url=sub.url, msg_id=delivery.id, body=delivery.payload, secrets=secrets, now=now
+        )
+        attempts = delivery.attempts + 1
+        logger.info(
+            "delivery %s attempt %d to %s: %s",
+            delivery.id,
+            attempts,
+            sub.url,
+            result.status if result.status is not None else result.error,
+            extra={
+                "action": "deliver",
+                "delivery_id": delivery.id,
+                "event_id": delivery.event_id,
+                "subscription_id": sub.id,
+                "status": result.status,
+                "latency_ms": round(result.latency_ms, 1),
+                "outcome": result.outcome.value,
+            },
+        )
+        retry_at = await self._record(delivery, sub, result, attempts, now)
+        if retry_at is not None:
+            horizon = now + timedelta(seconds=self.settings.scheduler_horizon_seconds)
+            if retry_at <= horizon:
+                self._schedule(retry_at)
+
+    async def _record(
+        self,
+        delivery: Delivery,
+        sub: Subscription,
+        result: AttemptResult,
+        attempts: int,
+        now: datetime,
+    ) -> datetime | None:
+        finished = self.clock()
+        retry_at: datetime | None = None
+        async with self.db.session() as session:
+            await delivery_store.record_attempt(
+                session,
+                DeliveryAttempt(
+                    delivery_id=delivery.id,
+                    attempt=attempts,
+                    started_at=now,
+                    status=result.status,
+                    latency_ms=round(result.latency_ms, 3),
+                    error=result.error,
+                    response_excerpt=(result.excerpt or None) and result.excerpt[:1024],
+                ),
+            )
+            common = {
+                "attempts": attempts,
+                "last_status": result.status,
+                "last_error": result.error,
+            }
+            if result.outcome is Outcome.SUCCESS:
+                await delivery_store.complete(
+                    session,
+                    delivery,
+                    owner=self.owner,
+                    state=DeliveryState.SUCCEEDED.value,
+                    delivered_at=finished,
+                    **common,
+                )
+                if sub.failing_since is not None:
+                    await _update_sub(session, sub.id, failing_since=None)
+                return None
+            if result.outcome is Outcome.GONE:
+                await delivery_store.complete(
+                    session, delivery, owner=self.owner, state=DeliveryState.DEAD.value, **common
+                )
+                await self._deactivate(session, sub, "the endpoint answered 410 Gone")
+                return None
+            delay = next_delay(
+                attempts, self.settings.webhook_retry_schedule, retry_after=result.retry_after
+            )
+            if delay is None:
+                state = DeliveryState.DEAD.value
+                logger.warning(
+                    "delivery %s is dead after %d attempts",
+                    delivery.id,
+                    attempts,
+                    extra={"action": "deliver", "delivery_id": delivery.id},
+                )
+            else:
+                state = DeliveryState.PENDING.value
+                retry_at = finished + timedelta(seconds=delay)
+            await delivery_store.complete(
+                session,
+                delivery,
+                owner=self.owner,
+                state=state,
+                next_attempt_at=retry_at or finished,
+                **common,
+            )
+            failing_since = sub.failing_since or now
+            if sub.failing_since is None:
+                await _update_sub(session, sub.id, failing_since=now)
+            limit = timedelta(hours=self.settings.webhook_disable_after_hours)
+            if now - failing_since >= limit:
+                await self._deactivate(
+                    session,
+                    sub,
+                    f"no successful delivery since {failing_since.isoformat(timespec='seconds')}"
+                    f"; last error: {result.error}",
+                )
+                retry_at = None
+        return retry_at
+
+    async def _deactivate(self, session: Any, sub: Subscription, reason: str) -> None:
+        await _update_sub(session, sub.id, active=False, disabled_reason=reason[:500])
+        await delivery_store.kill_pending_for(
+            session, sub.id, f"endpoint deactivated: {reason}"[:500]
+        )
+        logger.warning(
+            "webhook %s deactivated: %s",
+            sub.id,
+            reason,
+            extra={"action": "deactivate", "subscription_id": sub.id},
+        )
+
+
+async def _update_sub(session: Any, sub_id: str, **values: Any) -> None:
+    await session.execute(
+        update(Subscription).where(col(Subscription.id) == sub_id).values(**values)
+    )
+
+
+async def _tick() -> None:
+    """Does nothing: its only job is to keep APScheduler's timer short (see TICK_SECONDS)."""

@@ -1,0 +1,172 @@
+"""Delivery rows and their attempt log.
+
+A delivery is created once per (trigger firing, subscription): its id is the
+``webhook-id`` and is deterministic, so fanning out twice inserts nothing new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from scheduler.models import Delivery, DeliveryAttempt, DeliveryState
+from scheduler.store.claims import claim_rows, claimable, owned
+
+
+async def insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert deliveries, skipping any whose id already exists."""
+    if not rows:
+        return
+    dialect = session.bind.dialect.name  # type: ignore[union-attr]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table: Any = Delivery.__table__  # type: ignore[attr-defined]
+    # batches keep each statement under SQLite's bound-parameter limit
+    for i in range(0, len(rows), 500):
+        statement = insert(table).values(list(rows[i : i + 500])).on_conflict_do_nothing()
+        await session.execute(statement)
+
+
+async def get(session: AsyncSession, delivery_id: str) -> Delivery | None:
+    return await session.get(Delivery, delivery_id)
+
+
+async def due_instants(session: AsyncSession, *, until: datetime, now: datetime) -> list[datetime]:
+    result = await session.execute(
+        select(col(Delivery.next_attempt_at))
+        .where(
+            col(Delivery.state) == DeliveryState.PENDING.value,
+            col(Delivery.next_attempt_at) <= until,
+        )
+        .distinct()
+        .order_by(col(Delivery.next_attempt_at))
+        .limit(10000)
+    )
+    instants = list(result.scalars().all())
+    expired = await session.execute(
+        select(func.count())
+        .select_from(Delivery)
+        .where(
+            col(Delivery.state) == DeliveryState.DELIVERING.value,
+            col(Delivery.claim_expires_at) < now,
+        )
+    )
+    if expired.scalar_one():
+        instants.insert(0, now)
+    return instants
+
+
+async def claim_due(
+    session: AsyncSession, *, owner: str, now: datetime, lease: timedelta, limit: int
+) -> Sequence[Delivery]:
+    return await claim_rows(
+        session,
+        Delivery,
+        where=claimable(
+            Delivery,
+            waiting=DeliveryState.PENDING.value,
+            claimed=DeliveryState.DELIVERING.value,
+            due_column=col(Delivery.next_attempt_at),
+            now=now,
+        ),
+        order_by=col(Delivery.next_attempt_at),
+        claimed_state=DeliveryState.DELIVERING.value,
+        owner=owner,
+        lease_until=now + lease,
+        limit=limit,
+    )
+
+
+async def complete(session: AsyncSession, delivery: Delivery, *, owner: str, **values: Any) -> bool:
+    """Finish an attempt's claim with ``values``; ``False`` if the claim was lost."""
+    result = await session.execute(
+        update(Delivery)
+        .where(
+            owned(
+                Delivery,
+                delivery.id,
+                owner=owner,
+                attempt=delivery.claim_attempt,
+                claimed=DeliveryState.DELIVERING.value,
+            )
+        )
+        .values(claimed_by=None, claim_expires_at=None, **values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def record_attempt(session: AsyncSession, attempt: DeliveryAttempt) -> None:
+    session.add(attempt)
+
+
+async def requeue(session: AsyncSession, delivery_id: str, *, now: datetime) -> bool:
+    """Send a delivery again now (redeliver), unless an attempt is running."""
+    result = await session.execute(
+        update(Delivery)
+        .where(
+            col(Delivery.id) == delivery_id,
+            col(Delivery.state) != DeliveryState.DELIVERING.value,
+        )
+        .values(state=DeliveryState.PENDING.value, next_attempt_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def kill_pending_for(session: AsyncSession, subscription_id: str, reason: str) -> None:
+    await session.execute(
+        update(Delivery)
+        .where(
+            col(Delivery.subscription_id) == subscription_id,
+            col(Delivery.state) == DeliveryState.PENDING.value,
+        )
+        .values(state=DeliveryState.DEAD.value, last_error=reason)
+    )
+
+
+async def for_subscription(
+    session: AsyncSession, subscription_id: str, *, limit: int, state: str | None = None
+) -> Sequence[Delivery]:
+    query = select(Delivery).where(col(Delivery.subscription_id) == subscription_id)
+    if state:
+        query = query.where(col(Delivery.state) == state)
+    result = await session.execute(
+        query.order_by(col(Delivery.created_at).desc(), col(Delivery.id)).limit(limit)
+    )
+    return result.scalars().all()
+
+
+async def attempts_for(
+    session: AsyncSession, delivery_ids: Sequence[str]
+) -> dict[str, list[DeliveryAttempt]]:
+    if not delivery_ids:
+        return {}
+    result = await session.execute(
+        select(DeliveryAttempt)
+        .where(col(DeliveryAttempt.delivery_id).in_(delivery_ids))
+        .order_by(col(DeliveryAttempt.delivery_id), col(DeliveryAttempt.attempt))
+    )
+    grouped: dict[str, list[DeliveryAttempt]] = {}
+    for attempt in result.scalars().all():
+        grouped.setdefault(attempt.delivery_id, []).append(attempt)
+    return grouped
+
+
+async def release_claims(session: AsyncSession) -> int:
+    result = await session.execute(
+        update(Delivery)
+        .where(col(Delivery.state) == DeliveryState.DELIVERING.value)
+        .values(state=DeliveryState.PENDING.value, claimed_by=None, claim_expires_at=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def count_by_state(session: AsyncSession) -> dict[str, int]:
+    result = await session.execute(
+        select(col(Delivery.state), func.count()).group_by(col(Delivery.state))
+    )
+    return {state: count for state, count in result.all()}

@@ -1,0 +1,46 @@
+"""Subscription rows: webhook endpoints and what they listen to."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from scheduler.models import Subscription
+
+
+async def get(session: AsyncSession, sub_id: str) -> Subscription | None:
+    return await session.get(Subscription, sub_id)
+
+
+async def list_all(session: AsyncSession) -> Sequence[Subscription]:
+    result = await session.execute(
+        select(Subscription).order_by(col(Subscription.created_at), col(Subscription.id))
+    )
+    return result.scalars().all()
+
+
+async def matching(session: AsyncSession, type_: str, channel: str | None) -> list[Subscription]:
+    """Active subscriptions that want ``type_`` for an event on ``channel``.
+
+    A subscription without a channel hears every channel; the type list is
+    JSON, so it is matched here rather than in SQL.
+    """
+    query = select(Subscription).where(col(Subscription.active).is_(True))
+    if channel is None:
+        query = query.where(col(Subscription.channel).is_(None))
+    else:
+        query = query.where(
+            (col(Subscription.channel).is_(None)) | (col(Subscription.channel) == channel)
+        )
+    result = await session.execute(query)
+    return [s for s in result.scalars().all() if type_ in s.types]
+
+
+async def by_ids(session: AsyncSession, ids: Sequence[str]) -> dict[str, Subscription]:
+    if not ids:
+        return {}
+    result = await session.execute(select(Subscription).where(col(Subscription.id).in_(ids)))
+    return {s.id: s for s in result.scalars().all()}

@@ -1,0 +1,205 @@
+"""Trigger rows: planned with their event, claimed when due, completed once.
+
+``replan`` keeps an event's reminder/start/end triggers in line with its
+current times in the same transaction as the event change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from scheduler.models import EventType, Trigger, TriggerState
+from scheduler.reminders.planning import SCHEDULED_TYPES, PlannedTrigger
+from scheduler.store.claims import claim_rows, claimable, owned
+
+#: Once past these, a trigger whose time changes to the future is armed again.
+REARMABLE = {
+    TriggerState.FIRED,
+    TriggerState.SKIPPED,
+    TriggerState.EXPIRED,
+    TriggerState.MISSED,
+    TriggerState.SUPERSEDED,
+}
+
+
+async def replan(session: AsyncSession, event_id: str, plan: Iterable[PlannedTrigger]) -> None:
+    """Make the event's scheduled triggers match ``plan``."""
+    existing = {
+        t.id: t
+        for t in (
+            await session.execute(
+                select(Trigger).where(
+                    col(Trigger.event_id) == event_id,
+                    col(Trigger.type).in_([t.value for t in SCHEDULED_TYPES]),
+                )
+            )
+        ).scalars()
+    }
+    planned_ids = set()
+    for item in plan:
+        planned_ids.add(item.id)
+        row = existing.get(item.id)
+        if row is None:
+            session.add(
+                Trigger(
+                    id=item.id,
+                    event_id=event_id,
+                    type=item.type.value,
+                    minutes_before=item.minutes_before,
+                    due_at=item.due_at,
+                    state=item.state.value,
+                )
+            )
+        elif row.state == TriggerState.PENDING:
+            row.due_at, row.state = item.due_at, item.state.value
+        elif row.state in REARMABLE and row.due_at != item.due_at:
+            row.due_at = item.due_at
+            if item.state is TriggerState.PENDING:
+                row.state = TriggerState.PENDING.value
+                row.generation += 1
+                row.fired_at = row.late_by_seconds = None
+        # a CLAIMED trigger is being fired right now: it finishes as it was
+    gone = [
+        tid for tid, row in existing.items() if tid not in planned_ids and row.state != "claimed"
+    ]
+    if gone:
+        await session.execute(delete(Trigger).where(col(Trigger.id).in_(gone)))
+    await session.flush()
+
+
+async def add_immediate(
+    session: AsyncSession, *, trigger_id: str, event_id: str, type_: EventType, now: datetime
+) -> None:
+    """A trigger due at once (``event.updated``, ``event.cancelled``, operator start/end)."""
+    existing = await session.get(Trigger, trigger_id)
+    if existing is not None:
+        return
+    session.add(
+        Trigger(id=trigger_id, event_id=event_id, type=type_.value, due_at=now, state="pending")
+    )
+    await session.flush()
+
+
+async def settle_pending(
+    session: AsyncSession, event_id: str, state: TriggerState, types: Sequence[EventType]
+) -> None:
+    """Mark the event's pending triggers of ``types`` as ``state`` (cancelled, superseded)."""
+    await session.execute(
+        update(Trigger)
+        .where(
+            col(Trigger.event_id) == event_id,
+            col(Trigger.state) == TriggerState.PENDING.value,
+            col(Trigger.type).in_([t.value for t in types]),
+        )
+        .values(state=state.value)
+    )
+
+
+async def for_events(session: AsyncSession, event_ids: Sequence[str]) -> list[Trigger]:
+    if not event_ids:
+        return []
+    result = await session.execute(
+        select(Trigger)
+        .where(col(Trigger.event_id).in_(event_ids))
+        .order_by(col(Trigger.due_at), col(Trigger.id))
+    )
+    return list(result.scalars().all())
+
+
+async def due_instants(session: AsyncSession, *, until: datetime, now: datetime) -> list[datetime]:
+    """Distinct instants at which pending triggers fall due before ``until``, and
+    ``now`` if any claim has expired (so it is taken over at once)."""
+    result = await session.execute(
+        select(col(Trigger.due_at))
+        .where(col(Trigger.state) == TriggerState.PENDING.value, col(Trigger.due_at) <= until)
+        .distinct()
+        .order_by(col(Trigger.due_at))
+        .limit(10000)
+    )
+    instants = list(result.scalars().all())
+    expired = await session.execute(
+        select(func.count())
+        .select_from(Trigger)
+        .where(
+            col(Trigger.state) == TriggerState.CLAIMED.value,
+            col(Trigger.claim_expires_at) < now,
+        )
+    )
+    if expired.scalar_one():
+        instants.insert(0, now)
+    return instants
+
+
+async def claim_due(
+    session: AsyncSession, *, owner: str, now: datetime, lease: timedelta, limit: int
+) -> Sequence[Trigger]:
+    return await claim_rows(
+        session,
+        Trigger,
+        where=claimable(
+            Trigger,
+            waiting=TriggerState.PENDING.value,
+            claimed=TriggerState.CLAIMED.value,
+            due_column=col(Trigger.due_at),
+            now=now,
+        ),
+        order_by=col(Trigger.due_at),
+        claimed_state=TriggerState.CLAIMED.value,
+        owner=owner,
+        lease_until=now + lease,
+        limit=limit,
+    )
+
+
+async def complete(
+    session: AsyncSession,
+    trigger: Trigger,
+    *,
+    owner: str,
+    state: TriggerState,
+    now: datetime,
+    late_by_seconds: float | None,
+) -> bool:
+    """Finish a claim; ``False`` if the claim is no longer this owner's."""
+    result = await session.execute(
+        update(Trigger)
+        .where(
+            owned(
+                Trigger,
+                trigger.id,
+                owner=owner,
+                attempt=trigger.claim_attempt,
+                claimed=TriggerState.CLAIMED.value,
+            )
+        )
+        .values(
+            state=state.value,
+            fired_at=now,
+            late_by_seconds=late_by_seconds,
+            claimed_by=None,
+            claim_expires_at=None,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def release_claims(session: AsyncSession) -> int:
+    """Return every claimed trigger to pending (single-dispatcher SQLite start-up)."""
+    result = await session.execute(
+        update(Trigger)
+        .where(col(Trigger.state) == TriggerState.CLAIMED.value)
+        .values(state=TriggerState.PENDING.value, claimed_by=None, claim_expires_at=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def count_by_state(session: AsyncSession) -> dict[str, int]:
+    result = await session.execute(
+        select(col(Trigger.state), func.count()).group_by(col(Trigger.state))
+    )
+    return {state: count for state, count in result.all()}

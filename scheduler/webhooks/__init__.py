@@ -1,0 +1,1 @@
+"""Webhooks: payloads (pure), signatures, target safety, retry policy, the HTTP client."""

@@ -1,0 +1,31 @@
+"""Standard Webhooks signatures, made by the ``standardwebhooks`` package.
+
+During a secret rotation both the new and the old secret sign, separated by a
+space, as the spec allows; receivers with either secret verify.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+
+from standardwebhooks import Webhook
+
+SECRET_PREFIX = "whsec_"
+
+
+def generate_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def sign_headers(
+    *, msg_id: str, timestamp: datetime, body: str, secrets_: Sequence[str]
+) -> dict[str, str]:
+    signatures = [Webhook(secret).sign(msg_id, timestamp, body) for secret in secrets_]
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": " ".join(signatures),
+    }

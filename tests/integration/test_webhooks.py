@@ -1,0 +1,371 @@
+"""Reminder and lifecycle webhooks, end to end: API -> triggers -> a real receiver.
+
+The service runs on its real clock; events start a few seconds ahead, and
+reminders use events that start a minute ahead, so nothing sleeps for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from scheduler.config import Settings
+from scheduler.http.app import create_app
+from scheduler.timezones import to_local
+from tests.conftest import AUTH, make_settings
+from tests.receiver import Receiver
+
+Client = TestClient[Any, Any]
+ZONE = "Europe/Brussels"
+
+
+def local_in(seconds: float) -> str:
+    """Brussels wall time ``seconds`` from now, to the second."""
+    at = datetime.now(UTC) + timedelta(seconds=seconds)
+    return to_local(ZONE, at).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@pytest.fixture
+def webhook_settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(
+        tmp_path,
+        database_url,
+        allow_private_webhook_targets=True,
+        webhook_retry_schedule=(1, 1, 1),
+        webhook_timeout_seconds=1.0,
+        scheduler_refill_seconds=1,
+    )
+
+
+@pytest.fixture
+async def app_client(aiohttp_client: Any, webhook_settings: Settings) -> Client:
+    client: Client = await aiohttp_client(create_app(webhook_settings))
+    return client
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver()
+    await rec.start()
+    yield rec
+    await rec.stop()
+
+
+async def subscribe(client: Client, receiver: Receiver, **fields: Any) -> dict[str, Any]:
+    resp = await client.post("/api/webhooks", json={"url": receiver.url, **fields}, headers=AUTH)
+    assert resp.status == 201, await resp.text()
+    sub: dict[str, Any] = await resp.json()
+    assert sub["secret"].startswith("whsec_")
+    receiver.secrets.append(sub["secret"])
+    return sub
+
+
+async def create_event(client: Client, **fields: Any) -> dict[str, Any]:
+    body = {"title": "EP webstream", "timezone": ZONE, "reminders": [], **fields}
+    resp = await client.post("/api/events", json=body, headers=AUTH)
+    assert resp.status == 201, await resp.text()
+    event: dict[str, Any] = await resp.json()
+    return event
+
+
+async def test_started_and_ended_fire_on_time(app_client: Client, receiver: Receiver) -> None:
+    await subscribe(app_client, receiver, types=["event.started", "event.ended"])
+    event = await create_event(app_client, start=local_in(2), end=local_in(4))
+    await receiver.wait_for(1, type_="event.started", timeout=6)
+    await receiver.wait_for(1, type_="event.ended", timeout=6)
+
+    started, ended = receiver.of_type("event.started")[0], receiver.of_type("event.ended")[0]
+    assert started.verified and ended.verified
+    assert started.body["data"]["event"]["id"] == event["id"]
+    assert started.body["data"]["scheduled_for"] == event["start_utc"]
+    assert ended.body["data"]["scheduled_for"] == event["end_utc"]
+    # on time: not early, and well under a second late
+    for item in (started, ended):
+        assert 0 <= item.lateness() < 0.5, item.lateness()
+        assert item.body["data"]["late_by_seconds"] < 0.5
+    assert started.webhook_id != ended.webhook_id
+
+    shown = await (await app_client.get(f"/api/events/{event['id']}")).json()
+    states = {t["type"]: t["state"] for t in shown["triggers"]}
+    assert states == {"event.started": "fired", "event.ended": "fired"}
+
+
+async def test_reminder_fires_n_minutes_before_start(
+    app_client: Client, receiver: Receiver
+) -> None:
+    await subscribe(app_client, receiver, types=["event.reminder"])
+    event = await create_event(
+        app_client, start=local_in(62), end=local_in(3600), reminders=[1, 90]
+    )
+    # the 90-minute reminder was already past at creation: skipped, not sent
+    triggers = {(t["type"], t["minutes_before"]): t for t in event["triggers"]}
+    assert triggers[("event.reminder", 90)]["state"] == "skipped"
+    reminder = triggers[("event.reminder", 1)]
+    start = datetime.fromisoformat(event["start_utc"].replace("Z", "+00:00"))
+    assert reminder["due_at"] == (start - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    await receiver.wait_for(1, type_="event.reminder", timeout=6)
+    got = receiver.of_type("event.reminder")[0]
+    assert got.verified
+    assert got.body["data"]["minutes_before"] == 1
+    assert got.body["data"]["scheduled_for"] == reminder["due_at"]
+    assert 0 <= got.lateness() < 0.5
+    await asyncio.sleep(0.5)
+    assert len(receiver.of_type("event.reminder")) == 1
+
+
+async def test_reminder_times_are_utc_across_dst(app_client: Client) -> None:
+    # 2030-03-31 09:00 Brussels is CEST; 60 minutes before is 06:00Z, not 07:00Z
+    event = await create_event(
+        app_client, start="2030-03-31T09:00", end="2030-03-31T10:00", reminders=[600]
+    )
+    reminder = next(t for t in event["triggers"] if t["type"] == "event.reminder")
+    assert event["start_utc"] == "2030-03-31T07:00:00Z"
+    assert reminder["due_at"] == "2030-03-30T21:00:00Z"  # 10 h earlier in real time
+
+
+async def test_moving_an_event_moves_its_triggers(app_client: Client, receiver: Receiver) -> None:
+    await subscribe(app_client, receiver, types=["event.reminder", "event.updated"])
+    event = await create_event(app_client, start=local_in(90), end=local_in(3600), reminders=[1])
+    resp = await app_client.patch(
+        f"/api/events/{event['id']}", json={"start": local_in(62)}, headers=AUTH
+    )
+    moved = await resp.json()
+    reminder = next(t for t in moved["triggers"] if t["type"] == "event.reminder")
+    start = datetime.fromisoformat(moved["start_utc"].replace("Z", "+00:00"))
+    assert reminder["due_at"] == (start - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert reminder["state"] == "pending"
+
+    await receiver.wait_for(1, type_="event.updated", timeout=3)
+    updated = receiver.of_type("event.updated")[0]
+    assert updated.body["data"]["event"]["start_utc"] == moved["start_utc"]
+    await receiver.wait_for(1, type_="event.reminder", timeout=6)
+    assert receiver.of_type("event.reminder")[0].body["data"]["scheduled_for"] == reminder["due_at"]
+
+
+async def test_cancel_sends_cancelled_and_no_more_reminders(
+    app_client: Client, receiver: Receiver
+) -> None:
+    await subscribe(app_client, receiver)
+    event = await create_event(app_client, start=local_in(63), end=local_in(3600), reminders=[1])
+    resp = await app_client.post(f"/api/events/{event['id']}/cancel", headers=AUTH)
+    cancelled = await resp.json()
+    assert {t["state"] for t in cancelled["triggers"] if t["type"] != "event.cancelled"} == {
+        "cancelled"
+    }
+    await receiver.wait_for(1, type_="event.cancelled", timeout=3)
+    assert receiver.of_type("event.cancelled")[0].body["data"]["event"]["status"] == "cancelled"
+    await asyncio.sleep(3.5)  # past the reminder's old due time
+    assert receiver.of_type("event.reminder") == []
+
+
+async def test_retries_keep_the_webhook_id(app_client: Client, receiver: Receiver) -> None:
+    sub = await subscribe(app_client, receiver, types=["event.started"])
+    receiver.answers.extend([500, 500, 200])
+    await create_event(app_client, start=local_in(1), end=local_in(3600))
+    await receiver.wait_for(3, timeout=8)
+    ids = {r.webhook_id for r in receiver.received}
+    assert len(ids) == 1
+    assert [r.answered for r in receiver.received] == [500, 500, 200]
+    assert all(r.verified for r in receiver.received)
+    # each attempt signs anew, so the timestamp header may differ; the body does not
+    assert len({str(r.body) for r in receiver.received}) == 1
+
+    log = await (await app_client.get(f"/api/webhooks/{sub['id']}/deliveries", headers=AUTH)).json()
+    delivery = log["items"][0]
+    assert delivery["id"] == ids.pop()
+    assert delivery["state"] == "succeeded"
+    assert [a["status"] for a in delivery["attempt_log"]] == [500, 500, 200]
+    assert delivery["attempt_log"][0]["response_excerpt"] == "nope"
+
+
+async def test_silent_receiver_is_timed_out_and_retried(
+    app_client: Client, receiver: Receiver
+) -> None:
+    sub = await subscribe(app_client, receiver, types=["event.started"])
+    receiver.delay = 1.5  # longer than webhook_timeout_seconds
+    await create_event(app_client, start=local_in(1), end=local_in(3600))
+    await receiver.wait_for(2, timeout=8)
+    receiver.delay = 0
+    await receiver.wait_for(3, timeout=8)
+    await asyncio.sleep(0.3)
+    log = await (await app_client.get(f"/api/webhooks/{sub['id']}/deliveries", headers=AUTH)).json()
+    attempts = log["items"][0]["attempt_log"]
+    assert "no answer within 1 s" in attempts[0]["error"]
+    assert len({r.webhook_id for r in receiver.received}) == 1
+
+
+async def test_receiver_down_at_fire_time_gets_it_later(app_client: Client) -> None:
+    receiver = Receiver()
+    await receiver.start()
+    port = receiver.port
+    await subscribe(app_client, receiver, types=["event.started"])
+    await receiver.stop()  # down when the event starts
+    await create_event(app_client, start=local_in(1), end=local_in(3600))
+    await asyncio.sleep(2.2)
+    await receiver.start(port)  # back up: the next retry gets through
+    try:
+        await receiver.wait_for(1, timeout=6)
+        assert receiver.received[0].verified
+    finally:
+        await receiver.stop()
+
+
+async def test_gone_deactivates_and_dead_is_visible(app_client: Client, receiver: Receiver) -> None:
+    sub = await subscribe(app_client, receiver, types=["event.started"])
+    receiver.answers.append(410)
+    await create_event(app_client, start=local_in(1), end=local_in(3600))
+    await receiver.wait_for(1, timeout=5)
+    await asyncio.sleep(0.3)
+    shown = await (await app_client.get(f"/api/webhooks/{sub['id']}", headers=AUTH)).json()
+    assert shown["active"] is False
+    assert "410" in shown["disabled_reason"]
+    log = await (await app_client.get(f"/api/webhooks/{sub['id']}/deliveries", headers=AUTH)).json()
+    assert log["items"][0]["state"] == "dead"
+
+
+async def test_retries_run_out_then_dead(app_client: Client, receiver: Receiver) -> None:
+    sub = await subscribe(app_client, receiver, types=["event.started"])
+    receiver.answers.extend([500] * 10)
+    await create_event(app_client, start=local_in(1), end=local_in(3600))
+    await receiver.wait_for(4, timeout=10)  # first try + 3 retries
+    await asyncio.sleep(1.5)
+    assert len(receiver.received) == 4
+    log = await (
+        await app_client.get(
+            f"/api/webhooks/{sub['id']}/deliveries", params={"state": "dead"}, headers=AUTH
+        )
+    ).json()
+    assert len(log["items"]) == 1
+    dead = log["items"][0]
+    assert dead["attempts"] == 4
+
+    # redeliver sends the same message again, now that the receiver is fixed
+    receiver.answers.clear()
+    resp = await app_client.post(
+        f"/api/webhooks/{sub['id']}/deliveries/{dead['id']}/redeliver", headers=AUTH
+    )
+    again = await resp.json()
+    assert again["state"] == "succeeded"
+    assert receiver.received[-1].webhook_id == dead["id"]
+
+
+async def test_retry_after_is_honoured(app_client: Client, receiver: Receiver) -> None:
+    await subscribe(app_client, receiver, types=["event.started"])
+    receiver.answers.append((429, {"Retry-After": "2"}))
+    await create_event(app_client, start=local_in(1), end=local_in(3600))
+    await receiver.wait_for(2, timeout=8)
+    gap = (receiver.received[1].received_at - receiver.received[0].received_at).total_seconds()
+    assert gap >= 2.0
+
+
+async def test_channel_and_type_filters(app_client: Client) -> None:
+    plenary, everything, other = Receiver(), Receiver(), Receiver()
+    for rec in (plenary, everything, other):
+        await rec.start()
+    try:
+        await subscribe(app_client, plenary, channel="plenary", types=["event.started"])
+        await subscribe(app_client, everything, types=["event.started"])
+        await subscribe(app_client, other, channel="committee")
+        await create_event(app_client, start=local_in(1), end=local_in(3600), channel="plenary")
+        await plenary.wait_for(1, timeout=5)
+        await everything.wait_for(1, timeout=5)
+        await asyncio.sleep(0.3)
+        assert other.received == []
+        assert plenary.received[0].webhook_id != everything.received[0].webhook_id
+    finally:
+        for rec in (plenary, everything, other):
+            await rec.stop()
+
+
+async def test_subscription_added_after_the_event_still_gets_its_reminder(
+    app_client: Client, receiver: Receiver
+) -> None:
+    await create_event(app_client, start=local_in(2), end=local_in(3600))
+    await subscribe(app_client, receiver, types=["event.started"])
+    await receiver.wait_for(1, timeout=5)
+
+
+async def test_ping_and_secret_rotation(app_client: Client, receiver: Receiver) -> None:
+    sub = await subscribe(app_client, receiver)
+    resp = await app_client.post(f"/api/webhooks/{sub['id']}/ping", headers=AUTH)
+    ping = await resp.json()
+    assert ping["state"] == "succeeded"
+    assert receiver.received[0].type == "webhook.ping"
+    assert receiver.received[0].verified
+
+    rotated = await (
+        await app_client.post(f"/api/webhooks/{sub['id']}/rotate-secret", headers=AUTH)
+    ).json()
+    assert rotated["secret"] != sub["secret"]
+    await app_client.post(f"/api/webhooks/{sub['id']}/ping", headers=AUTH)
+    signature = receiver.received[-1].headers["webhook-signature"]
+    assert len(signature.split(" ")) == 2  # new and old secret both sign
+    # a receiver that knows only the old secret, or only the new, still verifies
+    for secret in (sub["secret"], rotated["secret"]):
+        receiver.secrets = [secret]
+        await app_client.post(f"/api/webhooks/{sub['id']}/ping", headers=AUTH)
+        assert receiver.received[-1].verified
+
+
+async def test_secret_shown_only_once(app_client: Client, receiver: Receiver) -> None:
+    sub = await subscribe(app_client, receiver)
+    for path in (f"/api/webhooks/{sub['id']}", "/api/webhooks"):
+        text = await (await app_client.get(path, headers=AUTH)).text()
+        assert sub["secret"] not in text
+        assert "secret" not in text
+    resp = await app_client.patch(
+        f"/api/webhooks/{sub['id']}", json={"types": ["event.ended"]}, headers=AUTH
+    )
+    assert sub["secret"] not in await resp.text()
+
+
+async def test_webhooks_need_a_token_even_to_read(app_client: Client) -> None:
+    assert (await app_client.get("/api/webhooks")).status == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"url": "ftp://example.org/hook"},
+        {"url": "http://example.org/hook", "types": ["event.exploded"]},
+        {"url": "http://example.org/hook", "types": []},
+        {"url": "http://user:pw@example.org/hook"},
+        {"types": ["event.started"]},
+    ],
+)
+async def test_invalid_subscriptions(app_client: Client, body: dict[str, Any]) -> None:
+    resp = await app_client.post("/api/webhooks", json=body, headers=AUTH)
+    assert resp.status == 422
+    listing = await (await app_client.get("/api/webhooks", headers=AUTH)).json()
+    assert listing["items"] == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/",
+        "http://10.0.0.1/",
+        "http://localhost:8080/hook",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0.0.0.0/",
+    ],
+)
+async def test_private_targets_refused(
+    aiohttp_client: Any, tmp_path: Path, database_url: str, url: str
+) -> None:
+    settings = make_settings(tmp_path, database_url, allow_private_webhook_targets=False)
+    client: Client = await aiohttp_client(create_app(settings))
+    resp = await client.post("/api/webhooks", json={"url": url}, headers=AUTH)
+    assert resp.status == 422
+    problem = await resp.json()
+    assert problem["errors"][0]["field"] == "url"
+    assert "public addresses" in problem["detail"]
