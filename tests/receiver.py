@@ -8,6 +8,7 @@ read what it received, with the wall-clock time of arrival.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import deque
@@ -106,7 +107,5 @@ class Receiver:
                 seen = [(r.type, r.answered) for r in self.received]
                 raise AssertionError(f"expected {count} {type_ or 'requests'}, got {seen}")
             self._arrived.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
-            except TimeoutError:
-                pass
