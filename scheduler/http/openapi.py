@@ -14,11 +14,35 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from scheduler import __version__
-from scheduler.models import EventCreate, EventPage, EventPublic, EventUpdate, Problem
+from scheduler.models import (
+    DeliveryList,
+    DeliveryPublic,
+    EventCreate,
+    EventPage,
+    EventPublic,
+    EventUpdate,
+    Problem,
+    SubscriptionCreate,
+    SubscriptionList,
+    SubscriptionPublic,
+    SubscriptionUpdate,
+)
 
 routes = web.RouteTableDef()
 
-MODELS: tuple[type[BaseModel], ...] = (EventCreate, EventUpdate, EventPublic, EventPage, Problem)
+MODELS: tuple[type[BaseModel], ...] = (
+    EventCreate,
+    EventUpdate,
+    EventPublic,
+    EventPage,
+    Problem,
+    SubscriptionCreate,
+    SubscriptionUpdate,
+    SubscriptionPublic,
+    SubscriptionList,
+    DeliveryPublic,
+    DeliveryList,
+)
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -138,6 +162,7 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": _json(EventPublic, "The cancelled event"), **WRITE_ERRORS},
             },
         },
+        **_webhook_paths(),
         "/healthz": {
             "get": {
                 "summary": "Process liveness",
@@ -149,6 +174,116 @@ def _paths() -> dict[str, Any]:
                 "summary": "This document",
                 "responses": {"200": {"description": "OpenAPI 3.1 document"}},
             }
+        },
+    }
+
+
+WEBHOOK_ID = _param("id", "path", "Webhook subscription id")
+DELIVERY_ID = _param("delivery_id", "path", "Delivery id (the webhook-id header)")
+HOOK_ERRORS = {
+    "401": _problem("Missing or wrong bearer token"),
+    "404": _problem("No such webhook or delivery"),
+}
+
+
+def _webhook_paths() -> dict[str, Any]:
+    def body(model: type[BaseModel]) -> dict[str, Any]:
+        return {"content": {"application/json": {"schema": _ref(model)}}, "required": True}
+
+    return {
+        "/api/webhooks": {
+            "post": {
+                "summary": "Register an endpoint; the response shows its secret, once",
+                "security": SECURED,
+                "requestBody": body(SubscriptionCreate),
+                "responses": {
+                    "201": _json(SubscriptionPublic, "Created, with `secret`"),
+                    "401": _problem("Missing or wrong bearer token"),
+                    "422": _problem("Invalid URL, refused target or unknown type"),
+                },
+            },
+            "get": {
+                "summary": "List endpoints",
+                "security": SECURED,
+                "responses": {"200": _json(SubscriptionList, "Endpoints"), **HOOK_ERRORS},
+            },
+        },
+        "/api/webhooks/{id}": {
+            "parameters": [WEBHOOK_ID],
+            "get": {
+                "summary": "Read an endpoint",
+                "security": SECURED,
+                "responses": {"200": _json(SubscriptionPublic, "The endpoint"), **HOOK_ERRORS},
+            },
+            "patch": {
+                "summary": "Change an endpoint (`active: true` re-enables it)",
+                "security": SECURED,
+                "requestBody": body(SubscriptionUpdate),
+                "responses": {
+                    "200": _json(SubscriptionPublic, "The endpoint"),
+                    "422": _problem("Invalid field"),
+                    **HOOK_ERRORS,
+                },
+            },
+            "delete": {
+                "summary": "Remove an endpoint and its delivery log",
+                "security": SECURED,
+                "responses": {"204": {"description": "Deleted"}, **HOOK_ERRORS},
+            },
+        },
+        "/api/webhooks/{id}/rotate-secret": {
+            "parameters": [WEBHOOK_ID],
+            "post": {
+                "summary": "New secret (shown once); the old one keeps signing for a grace period",
+                "security": SECURED,
+                "responses": {"200": _json(SubscriptionPublic, "With new `secret`"), **HOOK_ERRORS},
+            },
+        },
+        "/api/webhooks/{id}/ping": {
+            "parameters": [WEBHOOK_ID],
+            "post": {
+                "summary": "Send a signed webhook.ping now and report the attempt",
+                "security": SECURED,
+                "responses": {"200": _json(DeliveryPublic, "The ping delivery"), **HOOK_ERRORS},
+            },
+        },
+        "/api/webhooks/{id}/deliveries": {
+            "parameters": [WEBHOOK_ID],
+            "get": {
+                "summary": "Delivery log, newest first, with every attempt",
+                "security": SECURED,
+                "parameters": [
+                    _param("limit", "query", "How many (1-200)", type="integer", minimum=1),
+                    _param(
+                        "state",
+                        "query",
+                        "Only deliveries in this state",
+                        type="string",
+                        enum=["pending", "delivering", "succeeded", "dead"],
+                    ),
+                ],
+                "responses": {
+                    "200": _json(DeliveryList, "Deliveries"),
+                    "422": _problem("Bad filter"),
+                    **HOOK_ERRORS,
+                },
+            },
+        },
+        "/api/webhooks/{id}/deliveries/{delivery_id}": {
+            "parameters": [WEBHOOK_ID, DELIVERY_ID],
+            "get": {
+                "summary": "One delivery with its attempts",
+                "security": SECURED,
+                "responses": {"200": _json(DeliveryPublic, "The delivery"), **HOOK_ERRORS},
+            },
+        },
+        "/api/webhooks/{id}/deliveries/{delivery_id}/redeliver": {
+            "parameters": [WEBHOOK_ID, DELIVERY_ID],
+            "post": {
+                "summary": "Send the same message (same webhook-id) again now",
+                "security": SECURED,
+                "responses": {"200": _json(DeliveryPublic, "The delivery"), **HOOK_ERRORS},
+            },
         },
     }
 

@@ -123,6 +123,15 @@ class EventUpdate(_EventFields):
 # --- API output (documented in the OpenAPI document, checked against responses) ----
 
 
+class TriggerPublic(BaseModel):
+    type: str = Field(examples=["event.reminder"])
+    minutes_before: int | None
+    due_at: str = Field(examples=["2018-05-22T15:15:00Z"])
+    state: str = Field(
+        description="pending, claimed, fired, skipped, expired, missed, cancelled or superseded"
+    )
+
+
 class EventPublic(BaseModel):
     """An event as the API returns it."""
 
@@ -146,6 +155,9 @@ class EventPublic(BaseModel):
     sequence: int
     created_at: str
     updated_at: str
+    triggers: list[TriggerPublic] = Field(
+        default_factory=list, description="When each reminder and notice goes out, and its state"
+    )
 
 
 class EventPage(BaseModel):

@@ -219,8 +219,9 @@ class DeliveryPublic(BaseModel):
     attempt_log: list[AttemptPublic]
 
 
-class TriggerPublic(BaseModel):
-    type: str
-    minutes_before: int | None
-    due_at: str
-    state: str
+class SubscriptionList(BaseModel):
+    items: list[SubscriptionPublic]
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryPublic]

@@ -10,6 +10,7 @@ the check off for tests and labs.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 from typing import Any
@@ -107,7 +108,8 @@ class GuardedResolver(AbstractResolver):
         answers = await self._inner.resolve(host, port, family)
         allowed = [a for a in answers if forbidden_reason(a["host"]) is None]
         if not allowed:
-            raise OSError(f"{host} resolves only to forbidden addresses")
+            # errno and strerror survive aiohttp's wrapping into the delivery log
+            raise OSError(errno.EACCES, f"{host} resolves only to forbidden addresses")
         return allowed
 
     async def close(self) -> None:

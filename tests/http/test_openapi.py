@@ -60,3 +60,40 @@ async def test_responses_match_their_schemas(client: Client) -> None:
     check(await bad.json(), "/api/events", "post", 422)
     missing = await client.get("/api/events/nope")
     check(await missing.json(), "/api/events/{id}", "get", 404)
+
+
+async def test_webhook_responses_match_their_schemas(
+    aiohttp_client: Any, tmp_path: Any, database_url: str
+) -> None:
+    from scheduler.http.app import create_app
+    from tests.conftest import make_settings
+    from tests.receiver import Receiver
+
+    client: Client = await aiohttp_client(
+        create_app(make_settings(tmp_path, database_url, allow_private_webhook_targets=True))
+    )
+    doc = await (await client.get("/api/openapi.json")).json()
+    receiver = Receiver()
+    await receiver.start()
+    try:
+
+        def check(instance: Any, path: str, method: str, status: int) -> None:
+            jsonschema.validate(instance, _response_schema(doc, path, method, status))
+
+        sub = await (
+            await client.post("/api/webhooks", json={"url": receiver.url}, headers=AUTH)
+        ).json()
+        check(sub, "/api/webhooks", "post", 201)
+        check(
+            await (await client.get("/api/webhooks", headers=AUTH)).json(),
+            "/api/webhooks",
+            "get",
+            200,
+        )
+        ping = await (await client.post(f"/api/webhooks/{sub['id']}/ping", headers=AUTH)).json()
+        check(ping, "/api/webhooks/{id}/ping", "post", 200)
+        log = await (await client.get(f"/api/webhooks/{sub['id']}/deliveries", headers=AUTH)).json()
+        check(log, "/api/webhooks/{id}/deliveries", "get", 200)
+        assert log["items"][0]["attempt_log"][0]["status"] == 200
+    finally:
+        await receiver.stop()

@@ -369,3 +369,47 @@ async def test_private_targets_refused(
     problem = await resp.json()
     assert problem["errors"][0]["field"] == "url"
     assert "public addresses" in problem["detail"]
+
+
+async def test_late_triggers_fire_within_grace_and_are_missed_beyond(
+    aiohttp_client: Any, webhook_settings: Settings, receiver: Receiver
+) -> None:
+    settings = webhook_settings.model_copy(update={"trigger_grace_seconds": 2.5})
+    first: Client = await aiohttp_client(create_app(settings))
+    await subscribe(first, receiver, types=["event.started", "event.ended"])
+    event = await create_event(first, start=local_in(2), end=local_in(4))
+    await first.close()  # the service is down while both fall due
+    await asyncio.sleep(5)
+
+    second: Client = await aiohttp_client(create_app(settings))
+    await receiver.wait_for(1, type_="event.ended", timeout=5)
+    ended = receiver.of_type("event.ended")[0]
+    assert ended.body["data"]["late_by_seconds"] >= 0.5  # the payload says how late
+    assert receiver.of_type("event.started") == []  # over 2.5 s late: recorded, not sent
+    shown = await (await second.get(f"/api/events/{event['id']}")).json()
+    states = {t["type"]: t["state"] for t in shown["triggers"]}
+    assert states == {"event.started": "missed", "event.ended": "fired"}
+
+
+async def test_client_refuses_private_addresses_at_connect_time(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    from scheduler.webhooks.delivery import Outcome, WebhookClient
+    from scheduler.webhooks.signing import generate_secret
+
+    # as if the name had resolved to a public address at registration (DNS rebinding)
+    client = WebhookClient(Settings(allow_private_webhook_targets=False))
+    await client.start()
+    try:
+        result = await client.send(
+            url=f"http://localhost:{receiver.port}/hook",
+            msg_id="msg_x",
+            body="{}",
+            secrets=[generate_secret()],
+            now=datetime.now(UTC),
+        )
+    finally:
+        await client.close()
+    assert result.outcome is Outcome.RETRY
+    assert result.error is not None and "forbidden" in result.error
+    assert receiver.received == []
