@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
+from typing import Any
 
 import pytz
 
@@ -229,3 +230,70 @@ def isoformat_utc(instant: datetime) -> str:
 def isoformat_local(zone_name: str, instant: datetime) -> str:
     """``2018-05-22T18:15:00+02:00``: the wall time in the event's zone, with offset."""
     return to_local(zone_name, instant).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One clock change of a zone: at ``utc`` the offset goes from ``before`` to ``after``."""
+
+    utc: datetime
+    before: timedelta
+    after: timedelta
+    is_dst: bool  # whether the new offset is daylight-saving time
+    name: str  # abbreviation in force afterwards, e.g. CEST
+
+
+def transitions(
+    zone_name: str, first: datetime, last: datetime
+) -> tuple[timedelta, list[Transition]]:
+    """The offset in force at ``first`` and every change up to ``last`` (both UTC).
+
+    Read from the tz database through pytz; a zone without changes in the
+    window returns an empty list.
+    """
+    zone: Any = get_zone(zone_name)
+    initial = _offset_at(zone, first)
+    times = getattr(zone, "_utc_transition_times", None)
+    infos = getattr(zone, "_transition_info", None)
+    if not times or not infos:
+        return initial, []
+    found: list[Transition] = []
+    naive_first, naive_last = first.replace(tzinfo=None), last.replace(tzinfo=None)
+    for i in range(1, len(times)):
+        at = times[i]
+        if at < naive_first or at > naive_last:
+            continue
+        before, after = infos[i - 1][0], infos[i][0]
+        if before == after and infos[i - 1][2] == infos[i][2]:
+            continue  # pytz records some no-op entries
+        found.append(
+            Transition(at.replace(tzinfo=UTC), before, after, bool(infos[i][1]), infos[i][2])
+        )
+    return initial, found
+
+
+def zone_abbreviation(zone_name: str, instant: datetime) -> str:
+    return to_local(zone_name, instant).tzname() or zone_name
+
+
+def is_dst_at(zone_name: str, instant: datetime) -> bool:
+    return bool(to_local(zone_name, instant).dst())
+
+
+def wall_time_means(zone_name: str, wall: datetime, instant: datetime) -> bool:
+    """Whether ``wall`` in ``zone_name``, read without an offset, means ``instant``.
+
+    RFC 5545 reads a repeated (fall-back) wall time as its first occurrence,
+    so the second occurrence cannot be written as a wall time with ``TZID``.
+    """
+    try:
+        return to_utc(zone_name, LocalTime(wall)) == instant
+    except AmbiguousLocalTime:
+        zone: Any = get_zone(zone_name)
+        first = min(
+            (wall - zone.localize(wall, is_dst=flag).utcoffset()).replace(tzinfo=UTC)
+            for flag in (True, False)
+        )
+        return first == instant
+    except NonexistentLocalTime:
+        return False
