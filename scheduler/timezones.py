@@ -290,7 +290,7 @@ def wall_time_means(zone_name: str, wall: datetime, instant: datetime) -> bool:
         return to_utc(zone_name, LocalTime(wall)) == instant
     except AmbiguousLocalTime:
         zone: Any = get_zone(zone_name)
-        first = min(
+        first: datetime = min(
             (wall - zone.localize(wall, is_dst=flag).utcoffset()).replace(tzinfo=UTC)
             for flag in (True, False)
         )
