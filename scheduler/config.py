@@ -57,6 +57,16 @@ class Settings(BaseModel):
     webhook_response_excerpt_bytes: int = Field(1024, ge=0, le=65536)
     allow_private_webhook_targets: bool = False
 
+    calendar_name: str = "Live webstreams"
+    calendar_description: str = "Scheduled live webstreams"
+    calendar_timezone: str = "UTC"
+    calendar_uid_domain: str = "broadcast-scheduler.local"
+    feed_past_days: int = Field(30, ge=0)
+    feed_cancelled_days: int = Field(30, ge=0)
+    feed_max_events: int = Field(10000, ge=1)
+    feed_refresh_minutes: int = Field(60, ge=1)
+    feed_max_age_seconds: int = Field(60, ge=0)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 
@@ -81,6 +91,13 @@ class Settings(BaseModel):
         if any(d < 0 for d in delays):
             raise ValueError("retry delays are seconds and cannot be negative")
         return delays
+
+    @field_validator("calendar_timezone")
+    @classmethod
+    def _zone_known(cls, zone: str) -> str:
+        from scheduler.timezones import canonical_zone_name
+
+        return canonical_zone_name(zone)
 
     @field_validator("database_url")
     @classmethod

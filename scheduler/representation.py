@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from scheduler.calendar.links import event_links
 from scheduler.models import Event, Trigger
 from scheduler.status import lifecycle
 from scheduler.timezones import isoformat_local, isoformat_utc
@@ -28,9 +29,17 @@ def trigger_public(trigger: Trigger) -> dict[str, Any]:
 
 
 def event_public(
-    event: Event, *, now: datetime, triggers: list[Trigger] | None = None
+    event: Event,
+    *,
+    now: datetime,
+    triggers: list[Trigger] | None = None,
+    base_url: str | None = None,
 ) -> dict[str, Any]:
-    """The API representation of ``event`` at ``now`` (with its triggers when given)."""
+    """The API representation of ``event`` at ``now``.
+
+    With ``triggers``, it lists when each reminder goes out; with ``base_url``,
+    it carries iCal, subscribe and "add to calendar" links.
+    """
     state = lifecycle(
         status=event.status,
         start_utc=event.start_utc,
@@ -39,7 +48,8 @@ def event_public(
         actual_end=event.actual_end,
         now=now,
     )
-    return {
+    start_utc, end_utc = isoformat_utc(event.start_utc), isoformat_utc(event.end_utc)
+    view: dict[str, Any] = {
         "id": event.id,
         "title": event.title,
         "description": event.description,
@@ -49,8 +59,8 @@ def event_public(
         "timezone": event.timezone,
         "start": isoformat_local(event.timezone, event.start_utc),
         "end": isoformat_local(event.timezone, event.end_utc),
-        "start_utc": isoformat_utc(event.start_utc),
-        "end_utc": isoformat_utc(event.end_utc),
+        "start_utc": start_utc,
+        "end_utc": end_utc,
         "reminders": list(event.reminders),
         "status": event.status,
         "state": state.state.value,
@@ -60,5 +70,9 @@ def event_public(
         "sequence": event.sequence,
         "created_at": isoformat_utc(event.created_at),
         "updated_at": isoformat_utc(event.updated_at),
-        **({"triggers": [trigger_public(t) for t in triggers]} if triggers is not None else {}),
     }
+    if triggers is not None:
+        view["triggers"] = [trigger_public(t) for t in triggers]
+    if base_url is not None:
+        view["links"] = event_links(event, base_url, start_utc=start_utc, end_utc=end_utc)
+    return view

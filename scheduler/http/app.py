@@ -13,7 +13,7 @@ from aiohttp import web
 
 from scheduler.auth import load_or_create_tokens
 from scheduler.config import Settings
-from scheduler.http import events, openapi, service, webhooks
+from scheduler.http import calendar, events, openapi, service, webhooks
 from scheduler.http.auth import auth_middleware
 from scheduler.http.keys import (
     API_TOKENS,
@@ -21,12 +21,14 @@ from scheduler.http.keys import (
     DATABASE,
     DISPATCHER,
     EVENTS,
+    FEEDS,
     SETTINGS,
     WEBHOOKS,
 )
 from scheduler.http.problems import error_middleware
 from scheduler.reminders.dispatch import Dispatcher
 from scheduler.services.events import EventChange, EventService
+from scheduler.services.feeds import FeedService
 from scheduler.services.webhooks import WebhookService
 from scheduler.store.database import Database
 from scheduler.timezones import Clock, system_clock
@@ -42,6 +44,8 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     logger.info("database ready (%s)", db.dialect, extra={"action": "startup"})
     app[DATABASE] = db
     app[EVENTS] = EventService(db, settings, app[CLOCK])
+    app[FEEDS] = FeedService(db, settings, app[CLOCK])
+    app[EVENTS].subscribe(app[FEEDS].on_change)
     yield
     await db.dispose()
 
@@ -80,6 +84,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.append(_dispatch_ctx)
     app.add_routes(events.routes)
     app.add_routes(webhooks.routes)
+    app.add_routes(calendar.routes)
     app.add_routes(service.routes)
     app.add_routes(openapi.routes)
     return app

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from scheduler.exceptions import InvalidInput
 from scheduler.http.bodies import read_model
+from scheduler.http.calendar import base_url
 from scheduler.http.keys import CLOCK, EVENTS
 from scheduler.models import Event, EventCreate, EventUpdate
 from scheduler.representation import event_public
@@ -21,7 +22,9 @@ routes = web.RouteTableDef()
 
 async def _view(request: web.Request, event: Event) -> dict[str, Any]:
     triggers = await request.app[EVENTS].triggers_for([event.id])
-    return event_public(event, now=request.app[CLOCK](), triggers=triggers[event.id])
+    return event_public(
+        event, now=request.app[CLOCK](), triggers=triggers[event.id], base_url=base_url(request)
+    )
 
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -87,7 +90,8 @@ async def list_events(request: web.Request) -> web.Response:
     )
     now = request.app[CLOCK]()
     triggers = await request.app[EVENTS].triggers_for([e.id for e in page.items])
-    items = [event_public(e, now=now, triggers=triggers[e.id]) for e in page.items]
+    base = base_url(request)
+    items = [event_public(e, now=now, triggers=triggers[e.id], base_url=base) for e in page.items]
     return web.json_response({"items": items, "next_cursor": page.next_cursor})
 
 

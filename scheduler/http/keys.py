@@ -7,6 +7,7 @@ from aiohttp import web
 from scheduler.config import Settings
 from scheduler.reminders.dispatch import Dispatcher
 from scheduler.services.events import EventService
+from scheduler.services.feeds import FeedService
 from scheduler.services.webhooks import WebhookService
 from scheduler.store.database import Database
 from scheduler.timezones import Clock
@@ -18,3 +19,4 @@ DATABASE = web.AppKey("database", Database)
 EVENTS = web.AppKey("events", EventService)
 WEBHOOKS = web.AppKey("webhooks", WebhookService)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+FEEDS = web.AppKey("feeds", FeedService)

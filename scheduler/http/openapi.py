@@ -163,6 +163,7 @@ def _paths() -> dict[str, Any]:
             },
         },
         **_webhook_paths(),
+        **_calendar_paths(),
         "/healthz": {
             "get": {
                 "summary": "Process liveness",
@@ -284,6 +285,64 @@ def _webhook_paths() -> dict[str, Any]:
                 "security": SECURED,
                 "responses": {"200": _json(DeliveryPublic, "The delivery"), **HOOK_ERRORS},
             },
+        },
+    }
+
+
+def _ics(summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary + " (HEAD too; ETag/If-None-Match and If-Modified-Since give 304)",
+            "parameters": parameters,
+            "responses": {
+                "200": {
+                    "description": "RFC 5545 calendar",
+                    "content": {"text/calendar": {"schema": {"type": "string"}}},
+                },
+                "304": {"description": "Not modified since the ETag or date sent"},
+                "404": _problem("No such event"),
+                "422": _problem("Bad channel name"),
+            },
+        }
+    }
+
+
+def _calendar_paths() -> dict[str, Any]:
+    channel_query = _param("channel", "query", "Only this channel")
+    links = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "channel": {"type": ["string", "null"]},
+            "refresh_minutes": {"type": "integer"},
+            "links": {
+                "type": "object",
+                "properties": {
+                    "ics": {"type": "string"},
+                    "webcal": {"type": "string"},
+                    "google_subscribe": {"type": "string"},
+                },
+            },
+        },
+    }
+    return {
+        "/calendar.ics": _ics("Feed of all public events", [channel_query]),
+        "/channels/{channel}/calendar.ics": _ics(
+            "Feed of one channel", [_param("channel", "path", "Channel name")]
+        ),
+        "/events/{id}.ics": _ics("One event as a calendar", [EVENT_ID]),
+        "/api/calendar": {
+            "get": {
+                "summary": "Subscribe links (webcal://, Google Calendar) for a feed",
+                "parameters": [channel_query],
+                "responses": {
+                    "200": {
+                        "description": "Links",
+                        "content": {"application/json": {"schema": links}},
+                    },
+                    "422": _problem("Bad channel name"),
+                },
+            }
         },
     }
 

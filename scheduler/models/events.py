@@ -158,6 +158,10 @@ class EventPublic(BaseModel):
     triggers: list[TriggerPublic] = Field(
         default_factory=list, description="When each reminder and notice goes out, and its state"
     )
+    links: dict[str, str] = Field(
+        default_factory=dict,
+        description="self, ics, webcal, google_calendar, outlook and status URLs",
+    )
 
 
 class EventPage(BaseModel):

@@ -26,7 +26,7 @@ def test_serve_create_restart_find(tmp_path: Path) -> None:
     try:
         status, again = request(server.port, "GET", f"/api/events/{event['id']}")
         assert status == 200
-        assert again == {**event, "state": again["state"]}
+        assert again == {**event, "state": again["state"], "links": again["links"]}
     finally:
         assert server.stop(signal.SIGINT) == 0
 

@@ -1,0 +1,58 @@
+"""Subscribe and "add to calendar" links. Pure: URLs from a base URL and an event."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode, urlsplit
+
+from scheduler.models import Event
+
+
+def webcal(url: str) -> str:
+    """``https://host/calendar.ics`` -> ``webcal://host/calendar.ics``: opens the subscribe
+    dialog of Apple Calendar, Outlook and Thunderbird."""
+    parts = urlsplit(url)
+    return "webcal://" + url[len(parts.scheme) + 3 :]
+
+
+def google_subscribe(url: str) -> str:
+    return "https://calendar.google.com/calendar/r?cid=" + quote(webcal(url), safe="")
+
+
+def feed_links(base: str, channel: str | None = None) -> dict[str, str]:
+    ics = f"{base}/channels/{quote(channel)}/calendar.ics" if channel else f"{base}/calendar.ics"
+    return {"ics": ics, "webcal": webcal(ics), "google_subscribe": google_subscribe(ics)}
+
+
+def _stamp(event_time: str) -> str:
+    # 2018-05-22T16:15:00Z -> 20180522T161500Z
+    return event_time.replace("-", "").replace(":", "")
+
+
+def event_links(event: Event, base: str, *, start_utc: str, end_utc: str) -> dict[str, str]:
+    ics = f"{base}/events/{event.id}.ics"
+    details = "\n\n".join(x for x in (event.description, event.stream_url) if x)
+    google = {
+        "action": "TEMPLATE",
+        "text": event.title,
+        "dates": f"{_stamp(start_utc)}/{_stamp(end_utc)}",
+        "ctz": event.timezone,
+        "details": details,
+        "location": event.location or event.stream_url or "",
+    }
+    outlook = {
+        "path": "/calendar/action/compose",
+        "rru": "addevent",
+        "subject": event.title,
+        "startdt": start_utc,
+        "enddt": end_utc,
+        "body": details,
+        "location": event.location or event.stream_url or "",
+    }
+    return {
+        "self": f"{base}/api/events/{event.id}",
+        "ics": ics,
+        "webcal": webcal(ics),
+        "google_calendar": "https://calendar.google.com/calendar/render?" + urlencode(google),
+        "outlook": "https://outlook.live.com/calendar/0/deeplink/compose?" + urlencode(outlook),
+        "status": f"{base}/api/events/{event.id}/status",
+    }
