@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from icalendar import Alarm, Calendar, vText
+from icalendar import Alarm, Calendar, vDuration, vText
 from icalendar import Event as VEvent
 
 from scheduler import __version__
@@ -149,7 +149,7 @@ def render_feed(meta: CalendarMeta, pieces: Sequence[Piece], *, now: datetime) -
         cal.add("DESCRIPTION", meta.description)
         cal.add("X-WR-CALDESC", meta.description)
     cal.add("REFRESH-INTERVAL", meta.refresh, parameters={"VALUE": "DURATION"})
-    cal.add("X-PUBLISHED-TTL", meta.refresh)
+    cal.add("X-PUBLISHED-TTL", vDuration(meta.refresh))
     cal.add("X-WR-TIMEZONE", meta.default_zone)
     windows = zone_windows(pieces)
     if not windows:
