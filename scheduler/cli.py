@@ -137,7 +137,14 @@ def _serve(settings: Settings) -> int:
 
     app = create_app(settings)
     # run_app installs SIGINT/SIGTERM handlers and runs the cleanup contexts on exit
-    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=10)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        shutdown_timeout=10,
+        access_log=None,  # scheduler.http.observe logs every request
+    )
     return 0
 
 

@@ -67,6 +67,10 @@ class Settings(BaseModel):
     feed_refresh_minutes: int = Field(60, ge=1)
     feed_max_age_seconds: int = Field(60, ge=0)
 
+    status_overdue_seconds: float = Field(60, gt=0)
+    sse_heartbeat_seconds: float = Field(15, gt=0)
+    sse_retry_ms: int = Field(2000, ge=100)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

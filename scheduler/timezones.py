@@ -223,8 +223,10 @@ def resolve_event_times(zone_name: str, start: LocalTime, end: LocalTime) -> Eve
 
 
 def isoformat_utc(instant: datetime) -> str:
-    """``2018-05-22T16:15:00Z``: the one spelling of UTC instants in the API."""
-    return instant.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+    """``2018-05-22T16:15:00Z``: the one spelling of UTC instants in the API
+    (milliseconds appear only when the instant has them, as operator marks do)."""
+    naive = instant.astimezone(UTC).replace(tzinfo=None)
+    return naive.isoformat(timespec="milliseconds" if naive.microsecond else "seconds") + "Z"
 
 
 def isoformat_local(zone_name: str, instant: datetime) -> str:

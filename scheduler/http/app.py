@@ -1,11 +1,16 @@
 """The application factory: settings in, a ready aiohttp app out.
 
-Each resource lives in its own ``cleanup_ctx`` (the database and the services
-built on it); routes come from one table per resource.
+Each resource lives in its own ``cleanup_ctx``: the database and the services
+built on it, then the webhook client and the dispatcher. A database that is
+not reachable at start does not stop the server: it serves ``/healthz`` and
+answers 503 on ``/readyz`` and ``/status`` while it retries with backoff, then
+migrates and starts dispatching.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -13,7 +18,8 @@ from aiohttp import web
 
 from scheduler.auth import load_or_create_tokens
 from scheduler.config import Settings
-from scheduler.http import calendar, events, openapi, service, webhooks
+from scheduler.exceptions import StoreUnavailable
+from scheduler.http import calendar, events, live, openapi, service, webhooks
 from scheduler.http.auth import auth_middleware
 from scheduler.http.keys import (
     API_TOKENS,
@@ -22,13 +28,22 @@ from scheduler.http.keys import (
     DISPATCHER,
     EVENTS,
     FEEDS,
+    HEALTH,
+    LIVE,
+    METRICS,
     SETTINGS,
     WEBHOOKS,
 )
+from scheduler.http.observe import observe_middleware
 from scheduler.http.problems import error_middleware
+from scheduler.metrics import Metrics
+from scheduler.models import Event
 from scheduler.reminders.dispatch import Dispatcher
+from scheduler.representation import status_public
 from scheduler.services.events import EventChange, EventService
 from scheduler.services.feeds import FeedService
+from scheduler.services.health import HealthService
+from scheduler.services.live import LiveHub
 from scheduler.services.webhooks import WebhookService
 from scheduler.store.database import Database
 from scheduler.timezones import Clock, system_clock
@@ -36,55 +51,129 @@ from scheduler.webhooks.delivery import WebhookClient
 
 logger = logging.getLogger(__name__)
 
+# Waiting for a database at start: first retry after this, doubling up to the cap.
+DB_RETRY_FIRST = 0.5
+DB_RETRY_MAX = 10.0
+
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
+    settings, clock = app[SETTINGS], app[CLOCK]
     db = Database(settings.effective_database_url, pool_size=settings.database_pool_size)
-    await db.upgrade()
-    logger.info("database ready (%s)", db.dialect, extra={"action": "startup"})
     app[DATABASE] = db
-    app[EVENTS] = EventService(db, settings, app[CLOCK])
-    app[FEEDS] = FeedService(db, settings, app[CLOCK])
+    app[EVENTS] = EventService(db, settings, clock)
+    app[FEEDS] = FeedService(db, settings, clock, app[METRICS])
     app[EVENTS].subscribe(app[FEEDS].on_change)
     yield
     await db.dispose()
 
 
+async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
+    hub = LiveHub()
+    app[LIVE] = hub
+    clock = app[CLOCK]
+
+    async def on_change(change: EventChange) -> None:
+        if change.event is None:
+            hub.forget(change.event_id)
+        else:
+            hub.publish(change.event_id, status_public(change.event, now=clock()))
+
+    app[EVENTS].subscribe(on_change)
+    yield
+    hub.close_all()
+
+
+def _publish_lifecycle(app: web.Application) -> None:
+    hub, clock = app[LIVE], app[CLOCK]
+
+    def publish(event: Event) -> None:
+        hub.publish(event.id, status_public(event, now=clock()))
+
+    app[DISPATCHER].lifecycle_listeners.append(publish)
+
+
+async def _upgrade_when_reachable(db: Database) -> None:
+    delay = DB_RETRY_FIRST
+    while True:
+        try:
+            await db.upgrade()
+            logger.info("database ready (%s)", db.dialect, extra={"action": "startup"})
+            return
+        except StoreUnavailable as err:
+            logger.warning(
+                "database not reachable (%s); retrying in %.1f s",
+                err.message,
+                delay,
+                extra={"action": "startup"},
+            )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, DB_RETRY_MAX)
+
+
 async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
     """The webhook client and the dispatcher that fires triggers through it."""
-    settings, clock = app[SETTINGS], app[CLOCK]
+    settings, clock, db = app[SETTINGS], app[CLOCK], app[DATABASE]
     client = WebhookClient(settings)
     await client.start()
-    dispatcher = Dispatcher(app[DATABASE], settings, clock, client)
+    dispatcher = Dispatcher(db, settings, clock, client, app[METRICS])
     app[DISPATCHER] = dispatcher
-    app[WEBHOOKS] = WebhookService(app[DATABASE], settings, clock, dispatcher)
+    app[WEBHOOKS] = WebhookService(db, settings, clock, dispatcher)
+    app[HEALTH] = HealthService(db, settings, clock, dispatcher, app[METRICS])
+    _publish_lifecycle(app)
 
     async def wake(_change: EventChange) -> None:
         dispatcher.wake()
 
     app[EVENTS].subscribe(wake)
+    waiting: asyncio.Task[None] | None = None
     try:
-        await dispatcher.start()
+        try:
+            await db.upgrade()
+        except StoreUnavailable as err:
+            logger.error(
+                "starting without a database (%s): serving 503 until it answers",
+                err.message,
+                extra={"action": "startup"},
+            )
+
+            async def start_later() -> None:
+                await _upgrade_when_reachable(db)
+                await dispatcher.start()
+
+            waiting = asyncio.get_running_loop().create_task(start_later())
+        else:
+            logger.info("database ready (%s)", db.dialect, extra={"action": "startup"})
+            await dispatcher.start()  # a second dispatcher on one SQLite file stops here
         yield
     finally:
+        if waiting is not None:
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
         await dispatcher.stop()
         await client.close()
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, metrics: Metrics | None = None
+) -> web.Application:
     """Build the service's aiohttp application."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[observe_middleware, error_middleware, auth_middleware],
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or system_clock
+    app[METRICS] = metrics or Metrics()
     app[API_TOKENS] = load_or_create_tokens(settings)
     app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(_live_ctx)
     app.cleanup_ctx.append(_dispatch_ctx)
-    app.add_routes(events.routes)
-    app.add_routes(webhooks.routes)
-    app.add_routes(calendar.routes)
-    app.add_routes(service.routes)
-    app.add_routes(openapi.routes)
+
+    async def close_streams(app: web.Application) -> None:
+        app[LIVE].close_all()  # SSE handlers return, so shutdown does not wait on them
+
+    app.on_shutdown.append(close_streams)
+    for module in (events, live, webhooks, calendar, service, openapi):
+        app.add_routes(module.routes)
     return app

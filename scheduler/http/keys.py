@@ -5,9 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from scheduler.config import Settings
+from scheduler.metrics import Metrics
 from scheduler.reminders.dispatch import Dispatcher
 from scheduler.services.events import EventService
 from scheduler.services.feeds import FeedService
+from scheduler.services.health import HealthService
+from scheduler.services.live import LiveHub
 from scheduler.services.webhooks import WebhookService
 from scheduler.store.database import Database
 from scheduler.timezones import Clock
@@ -20,3 +23,6 @@ EVENTS = web.AppKey("events", EventService)
 WEBHOOKS = web.AppKey("webhooks", WebhookService)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 FEEDS = web.AppKey("feeds", FeedService)
+LIVE = web.AppKey("live", LiveHub)
+METRICS = web.AppKey("metrics", Metrics)
+HEALTH = web.AppKey("health", HealthService)

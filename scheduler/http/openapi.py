@@ -20,7 +20,9 @@ from scheduler.models import (
     EventCreate,
     EventPage,
     EventPublic,
+    EventStatus,
     EventUpdate,
+    LiveList,
     Problem,
     SubscriptionCreate,
     SubscriptionList,
@@ -42,6 +44,8 @@ MODELS: tuple[type[BaseModel], ...] = (
     SubscriptionList,
     DeliveryPublic,
     DeliveryList,
+    EventStatus,
+    LiveList,
 )
 
 
@@ -164,12 +168,7 @@ def _paths() -> dict[str, Any]:
         },
         **_webhook_paths(),
         **_calendar_paths(),
-        "/healthz": {
-            "get": {
-                "summary": "Process liveness",
-                "responses": {"200": {"description": "Alive"}},
-            }
-        },
+        **_live_paths(),
         "/api/openapi.json": {
             "get": {
                 "summary": "This document",
@@ -285,6 +284,101 @@ def _webhook_paths() -> dict[str, Any]:
                 "security": SECURED,
                 "responses": {"200": _json(DeliveryPublic, "The delivery"), **HOOK_ERRORS},
             },
+        },
+    }
+
+
+def _sse(summary: str) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "description": "Server-Sent Events (`event: status`, `id:`, `retry:`, heartbeat "
+        "comments). Reconnect with `Last-Event-ID` to receive what was missed.",
+        "parameters": [_param("Last-Event-ID", "header", "id of the last message received")],
+        "responses": {
+            "200": {
+                "description": "An event stream",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+            "404": _problem("No such event"),
+        },
+    }
+
+
+def _live_paths() -> dict[str, Any]:
+    health = {"type": "object", "additionalProperties": True}
+    mark = {
+        "security": SECURED,
+        "responses": {
+            "200": _json(EventPublic, "The event"),
+            "409": _problem("Cancelled, or already ended"),
+            **WRITE_ERRORS,
+        },
+    }
+    return {
+        "/api/events/{id}/status": {
+            "parameters": [EVENT_ID],
+            "get": {
+                "summary": "Upcoming, live, ended or cancelled, with seconds to start and end",
+                "responses": {
+                    "200": _json(EventStatus, "Status now"),
+                    "404": _problem("No such event"),
+                },
+            },
+        },
+        "/api/events/{id}/start": {
+            "parameters": [EVENT_ID],
+            "post": {"summary": "Mark the stream live now (fires event.started once)", **mark},
+        },
+        "/api/events/{id}/end": {
+            "parameters": [EVENT_ID],
+            "post": {"summary": "Mark the stream over now (fires event.ended once)", **mark},
+        },
+        "/api/events/{id}/status/stream": {
+            "parameters": [EVENT_ID],
+            "get": _sse("This event's status, pushed at every change"),
+        },
+        "/api/live": {
+            "get": {
+                "summary": "Events live right now",
+                "responses": {"200": _json(LiveList, "Live events")},
+            }
+        },
+        "/api/live/stream": {"get": _sse("Snapshot of live events, then every state change")},
+        "/healthz": {
+            "get": {
+                "summary": "Process liveness",
+                "responses": {"200": {"description": "Alive"}},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Database reachable and migrated",
+                "responses": {
+                    "200": {
+                        "description": "Ready",
+                        "content": {"application/json": {"schema": health}},
+                    },
+                    "503": {"description": "Not ready; `failing` names the part"},
+                },
+            }
+        },
+        "/status": {
+            "get": {
+                "summary": "Database, scheduler, next fire time, backlog, lateness",
+                "responses": {
+                    "200": {
+                        "description": "Healthy",
+                        "content": {"application/json": {"schema": health}},
+                    },
+                    "503": {"description": "Unhealthy; `failing` names the part"},
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus text format",
+                "responses": {"200": {"description": "Metrics"}},
+            }
         },
     }
 

@@ -149,6 +149,7 @@ class EventPublic(BaseModel):
     reminders: list[int]
     status: str = Field(description="scheduled or cancelled")
     state: str = Field(description="upcoming, live, ended or cancelled")
+    overrunning: bool = False
     actual_start: str | None
     actual_end: str | None
     cancelled_at: str | None
@@ -162,6 +163,30 @@ class EventPublic(BaseModel):
         default_factory=dict,
         description="self, ics, webcal, google_calendar, outlook and status URLs",
     )
+
+
+class EventStatus(BaseModel):
+    """``GET /api/events/{id}/status``: where a stream is in its life, now."""
+
+    id: str
+    title: str
+    state: str = Field(description="upcoming, live, ended or cancelled")
+    overrunning: bool = Field(description="Started by the operator and past its scheduled end")
+    starts_at: str = Field(description="Actual start if marked, else scheduled (UTC)")
+    ends_at: str = Field(description="Actual end if marked, else scheduled (UTC)")
+    scheduled_start: str
+    scheduled_end: str
+    actual_start: str | None
+    actual_end: str | None
+    starts_in_seconds: float = Field(description="Negative once the scheduled start is past")
+    ends_in_seconds: float
+    stream_url: str | None
+    channel: str | None
+    now: str = Field(description="The server's clock when it answered")
+
+
+class LiveList(BaseModel):
+    items: list[EventStatus]
 
 
 class EventPage(BaseModel):

@@ -21,7 +21,7 @@ import fcntl
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -32,6 +32,7 @@ from sqlmodel import col
 
 from scheduler.config import Settings
 from scheduler.exceptions import SchedulerError
+from scheduler.metrics import Metrics
 from scheduler.models import (
     Delivery,
     DeliveryAttempt,
@@ -88,7 +89,11 @@ class Dispatcher:
         settings: Settings,
         clock: Clock,
         client: WebhookClient,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
+        #: called with the event after its scheduled start or end was processed
+        self.lifecycle_listeners: list[Callable[[Event], None]] = []
         self.db = db
         self.settings = settings
         self.clock = clock
@@ -278,6 +283,7 @@ class Dispatcher:
             events = {e.id: e for e in rows.scalars().all()}
             audience: dict[tuple[str, str | None], list[Subscription]] = {}
             new_deliveries: list[dict[str, Any]] = []
+            lifecycle_events: list[Event] = []
             for trigger in claimed:
                 event = events.get(trigger.event_id)
                 now = self.clock()
@@ -300,6 +306,10 @@ class Dispatcher:
                     now=now,
                     late_by_seconds=late,
                 )
+                if done:
+                    self.metrics.triggers.labels(trigger.type, VERDICT_STATE[verdict].value).inc()
+                    if trigger.type in (EventType.STARTED, EventType.ENDED) and event is not None:
+                        lifecycle_events.append(event)
                 log = logger.info if verdict is Verdict.FIRE else logger.warning
                 log(
                     "trigger %s %s (%.3f s late)",
@@ -312,6 +322,7 @@ class Dispatcher:
                     continue
                 fired += 1
                 self.last_fire_lag = late
+                self.metrics.fire_lateness.observe(late)
                 key = (trigger.type, event.channel)
                 if key not in audience:
                     audience[key] = await subscription_store.matching(
@@ -343,6 +354,12 @@ class Dispatcher:
                     )
             await delivery_store.insert_new(session, new_deliveries)
         self.fired_total += fired
+        for event in lifecycle_events:
+            for listener in self.lifecycle_listeners:
+                try:
+                    listener(event)
+                except Exception:
+                    logger.exception("lifecycle listener failed", extra={"action": "fire"})
         return fired
 
     # --- deliveries ----------------------------------------------------------------
@@ -443,6 +460,8 @@ class Dispatcher:
             url=sub.url, msg_id=delivery.id, body=delivery.payload, secrets=secrets, now=now
         )
         attempts = delivery.attempts + 1
+        self.metrics.deliveries.labels(result.outcome.value).inc()
+        self.metrics.delivery_latency.observe(result.latency_ms / 1000)
         logger.info(
             "delivery %s attempt %d to %s: %s",
             delivery.id,
@@ -516,6 +535,7 @@ class Dispatcher:
             )
             if delay is None:
                 state = DeliveryState.DEAD.value
+                self.metrics.dead.inc()
                 logger.warning(
                     "delivery %s is dead after %d attempts",
                     delivery.id,
@@ -525,6 +545,7 @@ class Dispatcher:
             else:
                 state = DeliveryState.PENDING.value
                 retry_at = finished + timedelta(seconds=delay)
+                self.metrics.retries.inc()
             await delivery_store.complete(
                 session,
                 delivery,

@@ -97,6 +97,10 @@ def judge(
         return Verdict.SUPERSEDED
     if type_ is EventType.ENDED and actual_end is not None and actual_end < due_at:
         return Verdict.SUPERSEDED
+    if type_ is EventType.ENDED and actual_start is not None and actual_end is None:
+        # started by an operator and still running past its scheduled end
+        # (overrunning): the end goes out when the operator ends it
+        return Verdict.SUPERSEDED
     if (now - due_at).total_seconds() > grace_seconds:
         return Verdict.MISSED
     return Verdict.FIRE

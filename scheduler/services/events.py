@@ -362,6 +362,52 @@ class EventService:
         await self._notify(EventChange("cancelled", event.id, event, event.channel))
         return event
 
+    async def mark_started(self, event_id: str) -> Event:
+        """The operator says the stream went live (perhaps early or late)."""
+        return await self._mark(event_id, started=True)
+
+    async def mark_ended(self, event_id: str) -> Event:
+        """The operator says the stream is over (perhaps early, or after an overrun)."""
+        return await self._mark(event_id, started=False)
+
+    async def _mark(self, event_id: str, *, started: bool) -> Event:
+        async with self.db.session() as session:
+            event = await event_store.get(session, event_id, for_update=True)
+            if event is None:
+                raise NotFound(f"no event with id {event_id!r}")
+            if event.status == CANCELLED:
+                raise Conflict("this event is cancelled; it cannot go live or end")
+            if event.actual_end is not None:
+                if started:
+                    raise Conflict("this stream was already marked ended")
+                return event  # ending twice changes nothing
+            if started and event.actual_start is not None:
+                return event  # starting twice changes nothing
+            now = self.clock()
+            if started:
+                event.actual_start = now
+                await trigger_store.fire_now(
+                    session, trigger_id(event.id, EventType.STARTED), now=now
+                )
+            else:
+                event.actual_end = now
+                await trigger_store.fire_now(
+                    session, trigger_id(event.id, EventType.ENDED), now=now
+                )
+                # whatever had not gone out by now never will: the stream is over
+                await trigger_store.settle_pending(
+                    session,
+                    event.id,
+                    TriggerState.SUPERSEDED,
+                    [EventType.REMINDER, EventType.STARTED],
+                )
+            event.sequence += 1
+            event.updated_at = now
+            session.add(event)
+        kind = "started" if started else "ended"
+        await self._notify(EventChange(kind, event.id, event, event.channel))
+        return event
+
     async def delete(self, event_id: str) -> None:
         async with self.db.session() as session:
             event = await event_store.get(session, event_id, for_update=True)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from scheduler.calendar.render import CalendarMeta, Piece, render_feed, render_vevent
 from scheduler.config import Settings
 from scheduler.exceptions import NotFound
+from scheduler.metrics import Metrics
 from scheduler.models import Event
 from scheduler.services.events import EventChange
 from scheduler.status import CANCELLED
@@ -44,7 +45,10 @@ def _etag(body: bytes) -> str:
 
 
 class FeedService:
-    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, clock: Clock, metrics: Metrics | None = None
+    ) -> None:
+        self.metrics = metrics or Metrics()
         self.db = db
         self.settings = settings
         self.clock = clock
@@ -87,12 +91,14 @@ class FeedService:
         feed = self._fresh(key)
         if feed is not None:
             self.cache_hits += 1
+            self.metrics.feed_cache_hits.inc()
             return feed
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             feed = self._fresh(key)  # built by whoever held the lock
             if feed is not None:
                 self.cache_hits += 1
+                self.metrics.feed_cache_hits.inc()
                 return feed
             generation = self._generation
             feed = await build()
@@ -130,6 +136,7 @@ class FeedService:
         now = self.clock()
         body = await asyncio.to_thread(render_feed, meta, pieces, now=now)
         self.renders += 1
+        self.metrics.feed_renders.inc()
         last_modified = max((p.updated_at for p in pieces), default=now)
         return RenderedFeed(body, _etag(body), last_modified, filename, valid_until)
 

@@ -170,3 +170,12 @@ async def count_by_state(session: AsyncSession) -> dict[str, int]:
         select(col(Delivery.state), func.count()).group_by(col(Delivery.state))
     )
     return {state: count for state, count in result.all()}
+
+
+async def retrying(session: AsyncSession) -> int:
+    result = await session.execute(
+        select(func.count())
+        .select_from(Delivery)
+        .where(col(Delivery.state) == DeliveryState.PENDING.value, col(Delivery.attempts) > 0)
+    )
+    return int(result.scalar_one())

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, false, or_, select
+from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -105,3 +105,13 @@ async def list_page(
 async def remove(session: AsyncSession, event_id: str) -> bool:
     result = await session.execute(delete(Event).where(col(Event.id) == event_id))
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def count_by_state(session: AsyncSession, *, now: datetime) -> dict[str, int]:
+    counts = {}
+    for state in State:
+        result = await session.execute(
+            select(func.count()).select_from(Event).where(state_clause(state, now))
+        )
+        counts[state.value] = int(result.scalar_one())
+    return counts

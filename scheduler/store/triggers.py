@@ -7,7 +7,7 @@ current times in the same transaction as the event change.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,7 +57,7 @@ async def replan(session: AsyncSession, event_id: str, plan: Iterable[PlannedTri
             )
         elif row.state == TriggerState.PENDING:
             row.due_at, row.state = item.due_at, item.state.value
-        elif row.state in REARMABLE and row.due_at != item.due_at:
+        elif row.state in REARMABLE and row.due_at != item.due_at and _may_rearm(row):
             row.due_at = item.due_at
             if item.state is TriggerState.PENDING:
                 row.state = TriggerState.PENDING.value
@@ -70,6 +70,14 @@ async def replan(session: AsyncSession, event_id: str, plan: Iterable[PlannedTri
     if gone:
         await session.execute(delete(Trigger).where(col(Trigger.id).in_(gone)))
     await session.flush()
+
+
+def _may_rearm(row: Trigger) -> bool:
+    # A reminder may go out again for a moved event; a start or end notice that
+    # went out (or was taken over by an operator's mark) goes out once per event.
+    if row.type == EventType.REMINDER.value:
+        return True
+    return row.state not in (TriggerState.FIRED, TriggerState.SUPERSEDED)
 
 
 async def add_immediate(
@@ -98,6 +106,26 @@ async def settle_pending(
         )
         .values(state=state.value)
     )
+
+
+async def fire_now(
+    session: AsyncSession, trigger_id: str, *, now: datetime, unless_sent: bool = True
+) -> bool:
+    """Make a scheduled trigger fall due at ``now`` (an operator's start or end).
+
+    A trigger already fired, or being fired, is left alone: the notice goes
+    out once per event, whichever comes first, the schedule or the operator.
+    """
+    open_states = [TriggerState.PENDING, TriggerState.SKIPPED, TriggerState.SUPERSEDED]
+    open_states += [TriggerState.MISSED] if not unless_sent else []
+    result = await session.execute(
+        update(Trigger)
+        .where(
+            col(Trigger.id) == trigger_id, col(Trigger.state).in_([s.value for s in open_states])
+        )
+        .values(state=TriggerState.PENDING.value, due_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def for_events(session: AsyncSession, event_ids: Sequence[str]) -> list[Trigger]:
@@ -203,3 +231,19 @@ async def count_by_state(session: AsyncSession) -> dict[str, int]:
         select(col(Trigger.state), func.count()).group_by(col(Trigger.state))
     )
     return {state: count for state, count in result.all()}
+
+
+async def backlog(session: AsyncSession, *, now: datetime) -> tuple[int, datetime | None]:
+    """Pending triggers, and the due time of the oldest one already overdue."""
+    pending = await session.execute(
+        select(func.count()).select_from(Trigger).where(col(Trigger.state) == "pending")
+    )
+    oldest = await session.execute(
+        select(func.min(col(Trigger.due_at))).where(
+            col(Trigger.state).in_(["pending", "claimed"]), col(Trigger.due_at) < now
+        )
+    )
+    value = oldest.scalar_one()
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(pending.scalar_one()), value

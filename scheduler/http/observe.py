@@ -1,0 +1,53 @@
+"""One log line and the Prometheus counters for every HTTP request."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from scheduler.http.keys import METRICS
+
+logger = logging.getLogger("scheduler.http.access")
+
+
+def route_name(request: web.Request) -> str:
+    """The route template (``/api/events/{id}``), so metrics stay low-cardinality."""
+    info = request.match_info
+    if info.http_exception is not None or info.route.resource is None:
+        return "unmatched"
+    return info.route.resource.canonical
+
+
+@web.middleware
+async def observe_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response: web.StreamResponse = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as err:
+        status = err.status
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        route = route_name(request)
+        metrics = request.app[METRICS]
+        metrics.http_requests.labels(request.method, route, str(status)).inc()
+        if not route.endswith("/stream"):  # streams last as long as the client stays
+            metrics.http_latency.labels(request.method, route).observe(elapsed)
+        extra: dict[str, Any] = {
+            "action": "request",
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "ms": round(elapsed * 1000, 2),
+        }
+        if "id" in request.match_info:
+            extra["event_id" if "/events/" in route else "subscription_id"] = request.match_info[
+                "id"
+            ]
+        logger.info("%s %s %s", request.method, request.path_qs, status, extra=extra)

@@ -1,0 +1,113 @@
+"""The live hub: state changes of events, pushed to Server-Sent-Events clients.
+
+Every committed change (an operator's start or end, a cancel, an edit) and
+every scheduled start or end (when its trigger fires) is published here as one
+message: the event's status at that moment. Each open stream waits on its own
+queue, so idle streams cost a parked coroutine and nothing else. The last
+messages are kept in a ring buffer so a client reconnecting with
+``Last-Event-ID`` receives what it missed; ids carry this process's boot
+stamp, and an id from another boot (or too old) gets a fresh snapshot instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+BUFFER = 1000  # messages kept for Last-Event-ID replay
+QUEUE = 100  # messages a slow client may fall behind before it is dropped
+
+
+@dataclass(frozen=True)
+class LiveMessage:
+    id: str
+    event_id: str
+    status: dict[str, Any]
+
+
+class Subscriber:
+    def __init__(self, event_id: str | None) -> None:
+        self.event_id = event_id  # None: every event
+        self.queue: asyncio.Queue[LiveMessage | None] = asyncio.Queue(QUEUE)
+        self.closed = False  # set when it fell behind or the server stops
+
+    def close(self) -> None:
+        self.closed = True
+        # wakes a stream waiting on an empty queue; a busy one sees ``closed`` next
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
+
+    def wants(self, message: LiveMessage) -> bool:
+        return self.event_id is None or self.event_id == message.event_id
+
+
+class LiveHub:
+    def __init__(self) -> None:
+        self.boot = f"{int(time.time() * 1000):x}"
+        self._counter = itertools.count(1)
+        self._buffer: deque[LiveMessage] = deque(maxlen=BUFFER)
+        self._subscribers: set[Subscriber] = set()
+        self._last_state: dict[str, tuple[str, bool]] = {}
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, event_id: str, status: dict[str, Any], *, force: bool = False) -> bool:
+        """Send ``status`` to every interested stream, unless the state is unchanged."""
+        state = (status["state"], bool(status.get("overrunning")))
+        if not force and self._last_state.get(event_id) == state:
+            return False
+        self._last_state[event_id] = state
+        message = LiveMessage(f"{self.boot}-{next(self._counter)}", event_id, status)
+        self._buffer.append(message)
+        for sub in list(self._subscribers):
+            if sub.wants(message):
+                try:
+                    sub.queue.put_nowait(message)
+                except asyncio.QueueFull:
+                    sub.close()  # it fell behind: it reconnects and catches up by id
+        return True
+
+    def forget(self, event_id: str) -> None:
+        self._last_state.pop(event_id, None)
+
+    def missed(self, last_event_id: str | None, event_id: str | None) -> list[LiveMessage] | None:
+        """Messages after ``last_event_id`` for a stream; ``None`` if they cannot be known."""
+        if not last_event_id:
+            return None
+        boot, _, number = last_event_id.partition("-")
+        if boot != self.boot or not number.isdigit():
+            return None
+        seen = int(number)
+        if self._buffer and int(self._buffer[0].id.partition("-")[2]) > seen + 1:
+            return None  # the buffer no longer reaches back that far
+        return [
+            m
+            for m in self._buffer
+            if int(m.id.partition("-")[2]) > seen and (event_id is None or m.event_id == event_id)
+        ]
+
+    def subscribe(self, event_id: str | None) -> Subscriber:
+        sub = Subscriber(event_id)
+        self._subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._subscribers.discard(sub)
+
+    def close_all(self) -> None:
+        for sub in list(self._subscribers):
+            sub.close()
+
+    def current_id(self) -> str:
+        return self._buffer[-1].id if self._buffer else f"{self.boot}-0"
+
+    def __iter__(self) -> Iterator[LiveMessage]:
+        return iter(self._buffer)
