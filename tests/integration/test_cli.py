@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BRUSSELS
+from tests.conftest import BRUSSELS, TOKEN
 from tests.processes import CLI, Server, env_for, request
 
 
@@ -123,3 +123,30 @@ def test_events_commands_work_on_the_database(tmp_path: Path) -> None:
     missing = run("events", "show", "nope")
     assert missing.returncode == 2
     assert "no event with id" in missing.stderr
+
+
+def test_json_logs_carry_context_and_no_secrets(tmp_path: Path) -> None:
+    env = env_for(
+        tmp_path, SCHEDULER_LOG_FORMAT="json", SCHEDULER_ALLOW_PRIVATE_WEBHOOK_TARGETS="true"
+    )
+    server = Server(tmp_path, env)
+    try:
+        status, event = request(server.port, "POST", "/api/events", BRUSSELS)
+        assert status == 201
+        status, sub = request(
+            server.port, "POST", "/api/webhooks", {"url": f"http://127.0.0.1:{server.port}/x"}
+        )
+        assert status == 201
+        request(server.port, "POST", f"/api/webhooks/{sub['id']}/ping")
+        request(server.port, "GET", f"/api/events/{event['id']}")
+    finally:
+        server.stop()
+    lines = [json.loads(line) for line in server.log.read_text().splitlines() if line.strip()]
+    requests = [entry for entry in lines if entry.get("action") == "request"]
+    assert {"method", "path", "status", "ms"} <= requests[0].keys()
+    assert any(entry.get("event_id") == event["id"] for entry in requests)
+    attempts = [entry for entry in lines if entry.get("action") == "deliver"]
+    assert attempts and attempts[0]["delivery_id"].startswith("msg_")
+    text = server.log.read_text()
+    assert sub["secret"] not in text
+    assert TOKEN not in text
