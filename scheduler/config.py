@@ -48,6 +48,7 @@ class Settings(BaseModel):
     claim_lease_seconds: float = Field(60, gt=0)
     trigger_grace_seconds: float = Field(900, ge=0)
     replica_id: str = ""
+    debug_clock_offset_seconds: float = 0
 
     webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000)
     webhook_timeout_seconds: float = Field(10, gt=0)

@@ -73,13 +73,18 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield f"sqlite+aiosqlite:///{tmp_path / 'scheduler.db'}"
         return
     url: str = request.getfixturevalue("postgres_url")
+    await empty_database(url)
+    yield url
+
+
+async def empty_database(url: str) -> None:
+    """Migrate the run's PostgreSQL database and empty every table."""
     db = Database(url)
     await db.upgrade()
     async with db.engine.begin() as conn:
         tables = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
         await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
     await db.dispose()
-    yield url
 
 
 def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -23,6 +24,7 @@ from scheduler.http import calendar, events, live, openapi, service, webhooks
 from scheduler.http.auth import auth_middleware
 from scheduler.http.keys import (
     API_TOKENS,
+    BUS,
     CLOCK,
     DATABASE,
     DISPATCHER,
@@ -38,13 +40,15 @@ from scheduler.http.observe import observe_middleware
 from scheduler.http.problems import error_middleware
 from scheduler.metrics import Metrics
 from scheduler.models import Event
-from scheduler.reminders.dispatch import Dispatcher
+from scheduler.reminders.dispatch import Dispatcher, default_owner
 from scheduler.representation import status_public
+from scheduler.services.bus import ChangeBus
 from scheduler.services.events import EventChange, EventService
 from scheduler.services.feeds import FeedService
 from scheduler.services.health import HealthService
 from scheduler.services.live import LiveHub
 from scheduler.services.webhooks import WebhookService
+from scheduler.store.clock import DatabaseClock
 from scheduler.store.database import Database
 from scheduler.timezones import Clock, system_clock
 from scheduler.webhooks.delivery import WebhookClient
@@ -59,11 +63,16 @@ DB_RETRY_MAX = 10.0
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, clock = app[SETTINGS], app[CLOCK]
     db = Database(settings.effective_database_url, pool_size=settings.database_pool_size)
+    if isinstance(clock, DatabaseClock):
+        clock.attach(db)
     app[DATABASE] = db
+    app[BUS] = ChangeBus(db, settings.replica_id or default_owner())
     app[EVENTS] = EventService(db, settings, clock)
+    app[EVENTS].subscribe(app[BUS].publish)  # every listener hears changes through the bus
     app[FEEDS] = FeedService(db, settings, clock, app[METRICS])
-    app[EVENTS].subscribe(app[FEEDS].on_change)
+    app[BUS].subscribe(app[FEEDS].on_change)
     yield
+    await app[BUS].stop()
     await db.dispose()
 
 
@@ -73,21 +82,22 @@ async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
     clock = app[CLOCK]
 
     async def on_change(change: EventChange) -> None:
-        if change.event is None:
+        if change.kind == "deleted":
             hub.forget(change.event_id)
-        else:
+        elif change.event is not None:
             hub.publish(change.event_id, status_public(change.event, now=clock()))
 
-    app[EVENTS].subscribe(on_change)
+    app[BUS].subscribe(on_change)
     yield
     hub.close_all()
 
 
 def _publish_lifecycle(app: web.Application) -> None:
-    hub, clock = app[LIVE], app[CLOCK]
+    """A scheduled start or end changes an event's state: every replica must hear it."""
+    bus = app[BUS]
 
-    def publish(event: Event) -> None:
-        hub.publish(event.id, status_public(event, now=clock()))
+    async def publish(event: Event) -> None:
+        await bus.publish(EventChange("state", event.id, event, event.channel))
 
     app[DISPATCHER].lifecycle_listeners.append(publish)
 
@@ -115,7 +125,8 @@ async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, clock, db = app[SETTINGS], app[CLOCK], app[DATABASE]
     client = WebhookClient(settings)
     await client.start()
-    dispatcher = Dispatcher(db, settings, clock, client, app[METRICS])
+    sync = clock.sync if isinstance(clock, DatabaseClock) else None
+    dispatcher = Dispatcher(db, settings, clock, client, app[METRICS], clock_sync=sync)
     app[DISPATCHER] = dispatcher
     app[WEBHOOKS] = WebhookService(db, settings, clock, dispatcher)
     app[HEALTH] = HealthService(db, settings, clock, dispatcher, app[METRICS])
@@ -124,7 +135,14 @@ async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
     async def wake(_change: EventChange) -> None:
         dispatcher.wake()
 
-    app[EVENTS].subscribe(wake)
+    app[BUS].subscribe(wake)
+
+    async def begin() -> None:
+        if sync is not None:
+            await sync()
+        await app[BUS].start()
+        await dispatcher.start()  # a second dispatcher on one SQLite file stops here
+
     waiting: asyncio.Task[None] | None = None
     try:
         try:
@@ -138,12 +156,12 @@ async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
 
             async def start_later() -> None:
                 await _upgrade_when_reachable(db)
-                await dispatcher.start()
+                await begin()
 
             waiting = asyncio.get_running_loop().create_task(start_later())
         else:
             logger.info("database ready (%s)", db.dialect, extra={"action": "startup"})
-            await dispatcher.start()  # a second dispatcher on one SQLite file stops here
+            await begin()
         yield
     finally:
         if waiting is not None:
@@ -163,7 +181,11 @@ def create_app(
         middlewares=[observe_middleware, error_middleware, auth_middleware],
     )
     app[SETTINGS] = settings
-    app[CLOCK] = clock or system_clock
+    if clock is None:
+        offset = timedelta(seconds=settings.debug_clock_offset_seconds)
+        own: Clock = (lambda: system_clock() + offset) if offset else system_clock
+        clock = DatabaseClock(own)  # corrected to the database server's clock
+    app[CLOCK] = clock
     app[METRICS] = metrics or Metrics()
     app[API_TOKENS] = load_or_create_tokens(settings)
     app.cleanup_ctx.append(_database_ctx)

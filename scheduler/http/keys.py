@@ -7,6 +7,7 @@ from aiohttp import web
 from scheduler.config import Settings
 from scheduler.metrics import Metrics
 from scheduler.reminders.dispatch import Dispatcher
+from scheduler.services.bus import ChangeBus
 from scheduler.services.events import EventService
 from scheduler.services.feeds import FeedService
 from scheduler.services.health import HealthService
@@ -26,3 +27,4 @@ FEEDS = web.AppKey("feeds", FeedService)
 LIVE = web.AppKey("live", LiveHub)
 METRICS = web.AppKey("metrics", Metrics)
 HEALTH = web.AppKey("health", HealthService)
+BUS = web.AppKey("bus", ChangeBus)

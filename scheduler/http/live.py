@@ -27,7 +27,6 @@ async def event_status(request: web.Request) -> web.Response:
 
 async def _marked(request: web.Request, event: Event) -> web.Response:
     now = request.app[CLOCK]()
-    request.app[LIVE].publish(event.id, status_public(event, now=now))
     triggers = await request.app[EVENTS].triggers_for([event.id])
     return web.json_response(
         event_public(event, now=now, triggers=triggers[event.id], base_url=base_url(request))

@@ -21,7 +21,7 @@ import fcntl
 import logging
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -90,10 +90,13 @@ class Dispatcher:
         clock: Clock,
         client: WebhookClient,
         metrics: Metrics | None = None,
+        *,
+        clock_sync: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        self._clock_sync = clock_sync
         self.metrics = metrics or Metrics()
         #: called with the event after its scheduled start or end was processed
-        self.lifecycle_listeners: list[Callable[[Event], None]] = []
+        self.lifecycle_listeners: list[Callable[[Event], Awaitable[None]]] = []
         self.db = db
         self.settings = settings
         self.clock = clock
@@ -141,6 +144,13 @@ class Dispatcher:
             next_run_time=datetime.now(UTC),
         )
         self._scheduler.add_job(_tick, "interval", seconds=TICK_SECONDS, id="tick")
+        self._scheduler.add_job(
+            self._tracked,
+            "interval",
+            args=[self.renew],
+            seconds=max(self.lease.total_seconds() / 3, 0.5),
+            id="renew",
+        )
         self._scheduler.start()
         logger.info("dispatcher started as %s", self.owner, extra={"action": "startup"})
 
@@ -211,6 +221,8 @@ class Dispatcher:
             return
         async with self._refill_lock:
             try:
+                if self._clock_sync is not None:
+                    await self._clock_sync()
                 now = self.clock()
                 until = now + timedelta(seconds=self.settings.scheduler_horizon_seconds)
                 async with self.db.session() as session:
@@ -222,6 +234,16 @@ class Dispatcher:
                     self._schedule(instant)
             except Exception:
                 logger.exception("refill failed", extra={"action": "refill"})
+
+    async def renew(self) -> None:
+        """Extend the leases of everything this process is still working on."""
+        try:
+            until = self.db.sql_now(self.clock()) + self.lease
+            async with self.db.session() as session:
+                await trigger_store.renew_claims(session, owner=self.owner, until=until)
+                await delivery_store.renew_claims(session, owner=self.owner, until=until)
+        except Exception:
+            logger.exception("renewing leases failed", extra={"action": "renew"})
 
     def _schedule(self, instant: datetime) -> None:
         if self._scheduler is None:
@@ -263,7 +285,7 @@ class Dispatcher:
         fired = 0
         async with self._fire_lock:
             while True:
-                now = self.clock()
+                now = self.db.sql_now(self.clock())
                 async with self.db.session() as session:
                     claimed = await trigger_store.claim_due(
                         session, owner=self.owner, now=now, lease=self.lease, limit=CLAIM_BATCH
@@ -357,7 +379,7 @@ class Dispatcher:
         for event in lifecycle_events:
             for listener in self.lifecycle_listeners:
                 try:
-                    listener(event)
+                    await listener(event)
                 except Exception:
                     logger.exception("lifecycle listener failed", extra={"action": "fire"})
         return fired
@@ -383,7 +405,7 @@ class Dispatcher:
                 await self._slots.acquire()
                 free += 1
             try:
-                now = self.clock()
+                now = self.db.sql_now(self.clock())
                 async with self.db.session() as session:
                     claimed = await delivery_store.claim_due(
                         session, owner=self.owner, now=now, lease=self.lease, limit=free
@@ -415,7 +437,7 @@ class Dispatcher:
 
     async def attempt_now(self, delivery_id_: str) -> None:
         """Claim one delivery and attempt it inline (ping, redeliver)."""
-        now = self.clock()
+        now = self.db.sql_now(self.clock())
         async with self.db.session() as session:
             claimed = await claim_rows(
                 session,

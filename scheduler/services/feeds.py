@@ -71,6 +71,9 @@ class FeedService:
 
     async def on_change(self, change: EventChange) -> None:
         """Listener for event changes: forget the event's piece and every feed."""
+        if change.kind == "resync":
+            self.invalidate_all()
+            return
         self._generation += 1
         self._pieces.pop(change.event_id, None)
         self._feeds.clear()

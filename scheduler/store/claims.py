@@ -22,7 +22,7 @@ Row = TypeVar("Row", bound=SQLModel)
 
 
 def claimable(
-    model: type[Any], *, waiting: str, claimed: str, due_column: Any, now: datetime
+    model: type[Any], *, waiting: str, claimed: str, due_column: Any, now: datetime | Any
 ) -> ColumnElement[bool]:
     """Waiting and due at ``now``, or claimed under a lease that has expired."""
     return or_(
@@ -39,7 +39,7 @@ async def claim_rows(
     order_by: Any,
     claimed_state: str,
     owner: str,
-    lease_until: datetime,
+    lease_until: datetime | Any,
     limit: int,
 ) -> Sequence[Row]:
     """Claim up to ``limit`` rows matching ``where`` for ``owner`` until ``lease_until``."""

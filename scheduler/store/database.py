@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, text
+from sqlalchemy import event, func, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -98,6 +99,11 @@ class Database:
                     f"the database is unavailable: {type(err).__name__}"
                 ) from err
             raise
+
+    def sql_now(self, fallback: datetime) -> Any:
+        """ "Now" for claims: the server's ``now()`` on PostgreSQL, so that replicas
+        with skewed clocks agree; ``fallback`` (this process's clock) on SQLite."""
+        return func.now() if self.dialect == "postgresql" else fallback
 
     async def ping(self) -> None:
         """Run a trivial query; raise :class:`StoreUnavailable` if it fails."""

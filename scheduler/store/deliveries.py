@@ -62,7 +62,7 @@ async def due_instants(session: AsyncSession, *, until: datetime, now: datetime)
 
 
 async def claim_due(
-    session: AsyncSession, *, owner: str, now: datetime, lease: timedelta, limit: int
+    session: AsyncSession, *, owner: str, now: datetime | Any, lease: timedelta, limit: int
 ) -> Sequence[Delivery]:
     return await claim_rows(
         session,
@@ -154,6 +154,18 @@ async def attempts_for(
     for attempt in result.scalars().all():
         grouped.setdefault(attempt.delivery_id, []).append(attempt)
     return grouped
+
+
+async def renew_claims(session: AsyncSession, *, owner: str, until: datetime | Any) -> int:
+    """Extend every lease ``owner`` holds (it is still working on them)."""
+    result = await session.execute(
+        update(Delivery)
+        .where(
+            col(Delivery.claimed_by) == owner, col(Delivery.state) == DeliveryState.DELIVERING.value
+        )
+        .values(claim_expires_at=until)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def release_claims(session: AsyncSession) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -164,7 +165,7 @@ async def due_instants(session: AsyncSession, *, until: datetime, now: datetime)
 
 
 async def claim_due(
-    session: AsyncSession, *, owner: str, now: datetime, lease: timedelta, limit: int
+    session: AsyncSession, *, owner: str, now: datetime | Any, lease: timedelta, limit: int
 ) -> Sequence[Trigger]:
     return await claim_rows(
         session,
@@ -214,6 +215,16 @@ async def complete(
         )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def renew_claims(session: AsyncSession, *, owner: str, until: datetime | Any) -> int:
+    """Extend every lease ``owner`` holds (it is still working on them)."""
+    result = await session.execute(
+        update(Trigger)
+        .where(col(Trigger.claimed_by) == owner, col(Trigger.state) == TriggerState.CLAIMED.value)
+        .values(claim_expires_at=until)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def release_claims(session: AsyncSession) -> int:

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from scheduler.http.app import create_app
 from scheduler.http.keys import DISPATCHER
-from tests.conftest import AUTH, make_settings
+from tests.conftest import AUTH, empty_database, make_settings
 from tests.integration.test_webhooks import create_event, local_in, subscribe
 from tests.receiver import Receiver
 from tests.tcpproxy import TcpProxy
@@ -28,6 +28,7 @@ Client = TestClient[Any, Any]
 
 @pytest.fixture
 async def proxy(postgres_url: str) -> AsyncIterator[TcpProxy]:
+    await empty_database(postgres_url)
     parts = urlsplit(postgres_url.replace("postgresql+asyncpg", "postgresql"))
     tcp = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
     await tcp.start()
