@@ -109,6 +109,7 @@ class Dispatcher:
         self._fire_lock = asyncio.Lock()
         self._drain_lock = asyncio.Lock()
         self._drain_again = False
+        self._wake_pending = False
         self._slots = asyncio.Semaphore(settings.webhook_concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.last_fire_lag: float | None = None
@@ -207,8 +208,20 @@ class Dispatcher:
     # --- timing --------------------------------------------------------------------
 
     def wake(self) -> None:
-        """Something changed in the database: refill the horizon now."""
-        self._spawn(self.refill())
+        """Something changed in the database: refill the horizon now.
+
+        Wakes coalesce: while one refill waits to run, more wakes add nothing,
+        so a burst of changes costs one or two refills, not one each.
+        """
+        if self._wake_pending:
+            return
+        self._wake_pending = True
+        self._spawn(self._woken_refill())
+
+    async def _woken_refill(self) -> None:
+        async with self._refill_lock:
+            self._wake_pending = False  # changes from here on need another refill
+            await self._refill_locked()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -220,20 +233,23 @@ class Dispatcher:
         if self._scheduler is None:
             return
         async with self._refill_lock:
-            try:
-                if self._clock_sync is not None:
-                    await self._clock_sync()
-                now = self.clock()
-                until = now + timedelta(seconds=self.settings.scheduler_horizon_seconds)
-                async with self.db.session() as session:
-                    instants = set(await trigger_store.due_instants(session, until=until, now=now))
-                    instants |= set(
-                        await delivery_store.due_instants(session, until=until, now=now)
-                    )
-                for instant in instants:
-                    self._schedule(instant)
-            except Exception:
-                logger.exception("refill failed", extra={"action": "refill"})
+            await self._refill_locked()
+
+    async def _refill_locked(self) -> None:
+        if self._scheduler is None:
+            return
+        try:
+            if self._clock_sync is not None:
+                await self._clock_sync()
+            now = self.clock()
+            until = now + timedelta(seconds=self.settings.scheduler_horizon_seconds)
+            async with self.db.session() as session:
+                instants = set(await trigger_store.due_instants(session, until=until, now=now))
+                instants |= set(await delivery_store.due_instants(session, until=until, now=now))
+            for instant in instants:
+                self._schedule(instant)
+        except Exception:
+            logger.exception("refill failed", extra={"action": "refill"})
 
     async def renew(self) -> None:
         """Extend the leases of everything this process is still working on."""

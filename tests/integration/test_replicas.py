@@ -126,7 +126,9 @@ async def test_three_replicas_fire_each_trigger_once(
                 {"url": receiver.url, "types": ["event.started"]},
             )
             receiver.secrets.append(sub["secret"])
-            due = await create_burst(session, servers, datetime.now(UTC) + timedelta(seconds=5))
+            began = datetime.now(UTC)
+            due = await create_burst(session, servers, began + timedelta(seconds=5))
+            created_in = (datetime.now(UTC) - began).total_seconds()
             await receiver.wait_for(EVENTS, timeout=30)
             await asyncio.sleep(2)  # let any duplicate show itself
             fired = []
@@ -135,7 +137,8 @@ async def test_three_replicas_fire_each_trigger_once(
                     fired.append((await r.json())["scheduler"]["fired"])
         counts, lost, lateness = report(receiver, due)
         print(
-            f"3 replicas: {len(receiver.received)} deliveries, {len(counts)} ids, "
+            f"3 replicas: {EVENTS} events created in {created_in:.1f}s; "
+            f"{len(receiver.received)} deliveries, {len(counts)} ids, "
             f"{len(lost)} lost, fired per replica {fired}, "
             f"lateness p50 {lateness[len(lateness) // 2]:.3f}s max {lateness[-1]:.3f}s"
         )
