@@ -110,6 +110,9 @@ class Dispatcher:
         self._drain_lock = asyncio.Lock()
         self._drain_again = False
         self._wake_pending = False
+        self._held: set[datetime] = set()  # instants with a date job in the scheduler
+        self._outcomes: list[Any] = []  # attempt outcomes waiting to be written
+        self._writer: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(settings.webhook_concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.last_fire_lag: float | None = None
@@ -159,6 +162,7 @@ class Dispatcher:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+            self._held.clear()
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=STOP_GRACE_SECONDS)
             for task in pending:
@@ -530,80 +534,116 @@ class Dispatcher:
         attempts: int,
         now: datetime,
     ) -> datetime | None:
+        """Persist one attempt's outcome; returns when to retry, if ever.
+
+        Outcomes that arrive together are written in one transaction: under a
+        burst, a transaction per attempt would queue the claims of the next
+        due triggers behind hundreds of small writes.
+        """
+        done: asyncio.Future[datetime | None] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((delivery, sub, result, attempts, now, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_outcomes())
+        return await done
+
+    async def _write_outcomes(self) -> None:
+        await asyncio.sleep(0)  # let the attempts finishing alongside join this batch
+        while self._outcomes:
+            batch, self._outcomes = self._outcomes[:CLAIM_BATCH], self._outcomes[CLAIM_BATCH:]
+            try:
+                async with self.db.session() as session:
+                    retries = [await self._record_one(session, *item[:5]) for item in batch]
+            except Exception as err:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(err)
+                continue
+            for (*_, done), retry_at in zip(batch, retries, strict=True):
+                if not done.done():
+                    done.set_result(retry_at)
+
+    async def _record_one(
+        self,
+        session: Any,
+        delivery: Delivery,
+        sub: Subscription,
+        result: AttemptResult,
+        attempts: int,
+        now: datetime,
+    ) -> datetime | None:
         finished = self.clock()
         retry_at: datetime | None = None
-        async with self.db.session() as session:
-            await delivery_store.record_attempt(
-                session,
-                DeliveryAttempt(
-                    delivery_id=delivery.id,
-                    attempt=attempts,
-                    started_at=now,
-                    status=result.status,
-                    latency_ms=round(result.latency_ms, 3),
-                    error=result.error,
-                    response_excerpt=(result.excerpt or None) and result.excerpt[:1024],
-                ),
-            )
-            common = {
-                "attempts": attempts,
-                "last_status": result.status,
-                "last_error": result.error,
-            }
-            if result.outcome is Outcome.SUCCESS:
-                await delivery_store.complete(
-                    session,
-                    delivery,
-                    owner=self.owner,
-                    state=DeliveryState.SUCCEEDED.value,
-                    delivered_at=finished,
-                    **common,
-                )
-                if sub.failing_since is not None:
-                    await _update_sub(session, sub.id, failing_since=None)
-                return None
-            if result.outcome is Outcome.GONE:
-                await delivery_store.complete(
-                    session, delivery, owner=self.owner, state=DeliveryState.DEAD.value, **common
-                )
-                await self._deactivate(session, sub, "the endpoint answered 410 Gone")
-                return None
-            delay = next_delay(
-                attempts, self.settings.webhook_retry_schedule, retry_after=result.retry_after
-            )
-            if delay is None:
-                state = DeliveryState.DEAD.value
-                self.metrics.dead.inc()
-                logger.warning(
-                    "delivery %s is dead after %d attempts",
-                    delivery.id,
-                    attempts,
-                    extra={"action": "deliver", "delivery_id": delivery.id},
-                )
-            else:
-                state = DeliveryState.PENDING.value
-                retry_at = finished + timedelta(seconds=delay)
-                self.metrics.retries.inc()
+        await delivery_store.record_attempt(
+            session,
+            DeliveryAttempt(
+                delivery_id=delivery.id,
+                attempt=attempts,
+                started_at=now,
+                status=result.status,
+                latency_ms=round(result.latency_ms, 3),
+                error=result.error,
+                response_excerpt=(result.excerpt or None) and result.excerpt[:1024],
+            ),
+        )
+        common = {
+            "attempts": attempts,
+            "last_status": result.status,
+            "last_error": result.error,
+        }
+        if result.outcome is Outcome.SUCCESS:
             await delivery_store.complete(
                 session,
                 delivery,
                 owner=self.owner,
-                state=state,
-                next_attempt_at=retry_at or finished,
+                state=DeliveryState.SUCCEEDED.value,
+                delivered_at=finished,
                 **common,
             )
-            failing_since = sub.failing_since or now
-            if sub.failing_since is None:
-                await _update_sub(session, sub.id, failing_since=now)
-            limit = timedelta(hours=self.settings.webhook_disable_after_hours)
-            if now - failing_since >= limit:
-                await self._deactivate(
-                    session,
-                    sub,
-                    f"no successful delivery since {failing_since.isoformat(timespec='seconds')}"
-                    f"; last error: {result.error}",
-                )
-                retry_at = None
+            if sub.failing_since is not None:
+                await _update_sub(session, sub.id, failing_since=None)
+            return None
+        if result.outcome is Outcome.GONE:
+            await delivery_store.complete(
+                session, delivery, owner=self.owner, state=DeliveryState.DEAD.value, **common
+            )
+            await self._deactivate(session, sub, "the endpoint answered 410 Gone")
+            return None
+        delay = next_delay(
+            attempts, self.settings.webhook_retry_schedule, retry_after=result.retry_after
+        )
+        if delay is None:
+            state = DeliveryState.DEAD.value
+            self.metrics.dead.inc()
+            logger.warning(
+                "delivery %s is dead after %d attempts",
+                delivery.id,
+                attempts,
+                extra={"action": "deliver", "delivery_id": delivery.id},
+            )
+        else:
+            state = DeliveryState.PENDING.value
+            retry_at = finished + timedelta(seconds=delay)
+            self.metrics.retries.inc()
+        await delivery_store.complete(
+            session,
+            delivery,
+            owner=self.owner,
+            state=state,
+            next_attempt_at=retry_at or finished,
+            **common,
+        )
+        failing_since = sub.failing_since or now
+        if sub.failing_since is None:
+            await _update_sub(session, sub.id, failing_since=now)
+        limit = timedelta(hours=self.settings.webhook_disable_after_hours)
+        if now - failing_since >= limit:
+            await self._deactivate(
+                session,
+                sub,
+                f"no successful delivery since {failing_since.isoformat(timespec='seconds')}"
+                f"; last error: {result.error}",
+            )
+            retry_at = None
         return retry_at
 
     async def _deactivate(self, session: Any, sub: Subscription, reason: str) -> None:

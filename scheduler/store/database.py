@@ -10,6 +10,7 @@ through asyncpg (a pool). Sessions translate "the database is not there" into
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -82,6 +83,11 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite lets one writer in at a time and makes the others sleep in its
+        # busy handler (1, 2, 5, 10 ... 100 ms steps): under a burst that sleep,
+        # not the work, made reminders late. Queueing transactions here instead
+        # hands the file over the moment it is free.
+        self._sqlite_turn = asyncio.Lock() if self.is_sqlite else None
 
     @property
     def dialect(self) -> str:
@@ -89,9 +95,12 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction: committed on success, rolled back on error."""
+        """A session in a transaction: committed on success, rolled back on error.
+
+        Sessions do not nest: on SQLite a session opened inside another waits forever.
+        """
         try:
-            async with self._sessions() as session, session.begin():
+            async with self._turn(), self._sessions() as session, session.begin():
                 yield session
         except Exception as err:
             if _is_unavailable(err):
@@ -99,6 +108,14 @@ class Database:
                     f"the database is unavailable: {type(err).__name__}"
                 ) from err
             raise
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        if self._sqlite_turn is None:
+            yield
+            return
+        async with self._sqlite_turn:
+            yield
 
     def sql_now(self, fallback: datetime) -> Any:
         """ "Now" for claims: the server's ``now()`` on PostgreSQL, so that replicas
