@@ -23,6 +23,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -110,10 +111,13 @@ class Dispatcher:
         self._drain_lock = asyncio.Lock()
         self._drain_again = False
         self._wake_pending = False
+        self._stopping = False
         self._held: set[datetime] = set()  # instants with a date job in the scheduler
         self._outcomes: list[Any] = []  # attempt outcomes waiting to be written
         self._writer: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(settings.webhook_concurrency)
+        self._queued = 0  # deliveries claimed by this process and not yet finished
+        self._queue_shrank = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.last_fire_lag: float | None = None
         self.fired_total = 0
@@ -159,6 +163,7 @@ class Dispatcher:
         logger.info("dispatcher started as %s", self.owner, extra={"action": "startup"})
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
@@ -266,15 +271,17 @@ class Dispatcher:
             logger.exception("renewing leases failed", extra={"action": "renew"})
 
     def _schedule(self, instant: datetime) -> None:
-        if self._scheduler is None:
+        """Hold a date job for ``instant`` unless one is already held or running for it."""
+        if self._scheduler is None or instant in self._held:
             return
+        self._held.add(instant)
         real = datetime.now(UTC)
         # the app clock may be offset from the wall clock (tests, skew): convert
         run_at = max(real, real + (instant - self.clock()))
         self._scheduler.add_job(
             self._tracked,
             "date",
-            args=[self._run_due],
+            args=[partial(self._run_due, instant)],
             run_date=run_at,
             id=f"due:{instant.isoformat()}",
             replace_existing=True,
@@ -287,16 +294,26 @@ class Dispatcher:
             self._tasks.add(task)
         try:
             await job()
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # cancelled by stop() after its grace period: the work stays claimed
+            # in the database and is taken over after its lease
         finally:
             if task is not None:
                 self._tasks.discard(task)
 
-    async def _run_due(self) -> None:
+    async def _run_due(self, instant: datetime) -> None:
         try:
-            await self.fire_due()
-        except Exception:
-            logger.exception("firing triggers failed", extra={"action": "fire"})
-        await self.drain()
+            try:
+                await self.fire_due()
+            except Exception:
+                logger.exception("firing triggers failed", extra={"action": "fire"})
+            await self.drain()
+        finally:
+            # only now: a refill meanwhile must not queue a second job for this
+            # instant (APScheduler would skip it as a concurrent instance)
+            self._held.discard(instant)
 
     # --- triggers ------------------------------------------------------------------
 
@@ -418,42 +435,44 @@ class Dispatcher:
                 await self._drain_once()
 
     async def _drain_once(self) -> None:
+        # Claim in batches and let each claimed delivery wait for one of the
+        # ``webhook_concurrency`` slots: claiming one row each time a slot frees
+        # up would cost a transaction per delivery. Leases of claimed rows that
+        # wait are renewed by the ``renew`` job.
         while True:
-            await self._slots.acquire()
-            free = 1
-            while not self._slots.locked() and free < CLAIM_BATCH:
-                await self._slots.acquire()
-                free += 1
+            while self._queued >= CLAIM_BATCH:
+                self._queue_shrank.clear()
+                await self._queue_shrank.wait()
+            limit = CLAIM_BATCH - self._queued
             try:
                 now = self.db.sql_now(self.clock())
                 async with self.db.session() as session:
                     claimed = await delivery_store.claim_due(
-                        session, owner=self.owner, now=now, lease=self.lease, limit=free
+                        session, owner=self.owner, now=now, lease=self.lease, limit=limit
                     )
                     subs = await subscription_store.by_ids(
                         session, list({d.subscription_id for d in claimed})
                     )
             except Exception:
-                for _ in range(free):
-                    self._slots.release()
                 logger.exception("claiming deliveries failed", extra={"action": "deliver"})
                 return
-            for _ in range(free - len(claimed)):
-                self._slots.release()
             for delivery in claimed:
-                self._spawn(self._attempt_and_release(delivery, subs.get(delivery.subscription_id)))
-            if len(claimed) < free:
+                self._queued += 1
+                self._spawn(self._attempt_in_slot(delivery, subs.get(delivery.subscription_id)))
+            if len(claimed) < limit:
                 return
 
-    async def _attempt_and_release(self, delivery: Delivery, sub: Subscription | None) -> None:
+    async def _attempt_in_slot(self, delivery: Delivery, sub: Subscription | None) -> None:
         try:
-            await self.attempt(delivery, sub)
+            async with self._slots:
+                await self.attempt(delivery, sub)
         except Exception:
             logger.exception(
                 "delivery attempt failed", extra={"action": "deliver", "delivery_id": delivery.id}
             )
         finally:
-            self._slots.release()
+            self._queued -= 1
+            self._queue_shrank.set()
 
     async def attempt_now(self, delivery_id_: str) -> None:
         """Claim one delivery and attempt it inline (ping, redeliver)."""
@@ -552,7 +571,14 @@ class Dispatcher:
             batch, self._outcomes = self._outcomes[:CLAIM_BATCH], self._outcomes[CLAIM_BATCH:]
             try:
                 async with self.db.session() as session:
-                    retries = [await self._record_one(session, *item[:5]) for item in batch]
+                    plain = [item for item in batch if _plain_success(item[1], item[2])]
+                    await self._record_successes(session, plain)
+                    retries = [
+                        None
+                        if _plain_success(item[1], item[2])
+                        else await self._record_one(session, *item[:5])
+                        for item in batch
+                    ]
             except Exception as err:
                 for *_, done in batch:
                     if not done.done():
@@ -561,6 +587,39 @@ class Dispatcher:
             for (*_, done), retry_at in zip(batch, retries, strict=True):
                 if not done.done():
                     done.set_result(retry_at)
+
+    async def _record_successes(self, session: Any, batch: list[Any]) -> None:
+        """Write plain successes with two statements for the whole batch."""
+        if not batch:
+            return
+        finished = self.clock()
+        attempts = [
+            {
+                "delivery_id": delivery.id,
+                "attempt": attempts_made,
+                "started_at": now,
+                "status": result.status,
+                "latency_ms": round(result.latency_ms, 3),
+                "error": None,
+                "response_excerpt": (result.excerpt or None) and result.excerpt[:1024],
+            }
+            for delivery, _sub, result, attempts_made, now, _done in batch
+        ]
+        await delivery_store.record_attempts(session, attempts)
+        await delivery_store.complete_many(
+            session,
+            [
+                {
+                    "row_id": delivery.id,
+                    "owner": self.owner,
+                    "claim": delivery.claim_attempt,
+                    "attempts": attempts_made,
+                    "status": result.status,
+                    "finished": finished,
+                }
+                for delivery, _sub, result, attempts_made, _now, _done in batch
+            ],
+        )
 
     async def _record_one(
         self,
@@ -657,6 +716,11 @@ class Dispatcher:
             reason,
             extra={"action": "deactivate", "subscription_id": sub.id},
         )
+
+
+def _plain_success(sub: Subscription, result: AttemptResult) -> bool:
+    """A success that changes nothing but its own delivery row (the common case)."""
+    return result.outcome is Outcome.SUCCESS and sub.failing_since is None
 
 
 async def _update_sub(session: Any, sub_id: str, **values: Any) -> None:
