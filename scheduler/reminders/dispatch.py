@@ -318,7 +318,14 @@ class Dispatcher:
     # --- triggers ------------------------------------------------------------------
 
     async def fire_due(self) -> int:
-        """Claim every due trigger (or expired claim), judge it, fan it out."""
+        """Claim every due trigger (or expired claim), judge it, fan it out, send.
+
+        Claiming the triggers, fanning them out and claiming the new deliveries
+        for this process happen in one transaction, so the messages go out
+        right after it commits; should this process die before they are
+        acknowledged, their leases expire and any replica sends them again
+        under the same ``webhook-id``.
+        """
         fired = 0
         async with self._fire_lock:
             while True:
@@ -327,99 +334,119 @@ class Dispatcher:
                     claimed = await trigger_store.claim_due(
                         session, owner=self.owner, now=now, lease=self.lease, limit=CLAIM_BATCH
                     )
-                if not claimed:
-                    break
-                fired += await self._fan_out(claimed)
+                    if not claimed:
+                        break
+                    count, ready, lifecycle = await self._fan_out(session, claimed)
+                fired += count
+                for delivery, sub in ready:
+                    self._queued += 1
+                    self._spawn(self._attempt_in_slot(delivery, sub))
+                await self._announce(lifecycle)
                 if len(claimed) < CLAIM_BATCH:
                     break
+        self.fired_total += fired
         return fired
 
-    async def _fan_out(self, claimed: Sequence[Trigger]) -> int:
-        fired = 0
-        async with self.db.session() as session:
-            event_ids = list({t.event_id for t in claimed})
-            rows = await session.execute(select(Event).where(col(Event.id).in_(event_ids)))
-            events = {e.id: e for e in rows.scalars().all()}
-            audience: dict[tuple[str, str | None], list[Subscription]] = {}
-            new_deliveries: list[dict[str, Any]] = []
-            lifecycle_events: list[Event] = []
-            for trigger in claimed:
-                event = events.get(trigger.event_id)
-                now = self.clock()
-                verdict = judge(
-                    type_=EventType(trigger.type),
-                    due_at=trigger.due_at,
-                    now=now,
-                    grace_seconds=self.settings.trigger_grace_seconds,
-                    event_status=event.status if event else None,
-                    event_start=event.start_utc if event else None,
-                    actual_start=event.actual_start if event else None,
-                    actual_end=event.actual_end if event else None,
-                )
-                late = max(0.0, (now - trigger.due_at).total_seconds())
-                done = await trigger_store.complete(
-                    session,
-                    trigger,
-                    owner=self.owner,
-                    state=VERDICT_STATE[verdict],
-                    now=now,
-                    late_by_seconds=late,
-                )
-                if done:
-                    self.metrics.triggers.labels(trigger.type, VERDICT_STATE[verdict].value).inc()
-                    if trigger.type in (EventType.STARTED, EventType.ENDED) and event is not None:
-                        lifecycle_events.append(event)
-                log = logger.info if verdict is Verdict.FIRE else logger.warning
-                log(
-                    "trigger %s %s (%.3f s late)",
-                    trigger.id,
-                    VERDICT_STATE[verdict].value,
-                    late,
-                    extra={"action": "fire", "event_id": trigger.event_id},
-                )
-                if not done or verdict is not Verdict.FIRE or event is None:
-                    continue
-                fired += 1
-                self.last_fire_lag = late
-                self.metrics.fire_lateness.observe(late)
-                key = (trigger.type, event.channel)
-                if key not in audience:
-                    audience[key] = await subscription_store.matching(
-                        session, trigger.type, event.channel
-                    )
-                body = build_body(
-                    type_=trigger.type,
-                    now=now,
-                    event=event_public(event, now=now),
-                    minutes_before=trigger.minutes_before,
-                    scheduled_for=trigger.due_at,
-                    late_by_seconds=late,
-                )
-                for sub in audience[key]:
-                    new_deliveries.append(
-                        {
-                            "id": delivery_id(trigger.id, trigger.generation, sub.id),
-                            "subscription_id": sub.id,
-                            "trigger_id": trigger.id,
-                            "event_id": event.id,
-                            "type": trigger.type,
-                            "payload": body,
-                            "state": DeliveryState.PENDING.value,
-                            "attempts": 0,
-                            "next_attempt_at": now,
-                            "claim_attempt": 0,
-                            "created_at": now,
-                        }
-                    )
-            await delivery_store.insert_new(session, new_deliveries)
-        self.fired_total += fired
+    async def _announce(self, lifecycle_events: list[Event]) -> None:
         for event in lifecycle_events:
             for listener in self.lifecycle_listeners:
                 try:
                     await listener(event)
                 except Exception:
                     logger.exception("lifecycle listener failed", extra={"action": "fire"})
-        return fired
+
+    async def _fan_out(
+        self, session: Any, claimed: Sequence[Trigger]
+    ) -> tuple[int, list[tuple[Delivery, Subscription]], list[Event]]:
+        fired = 0
+        subscribers: dict[str, Subscription] = {}
+        event_ids = list({t.event_id for t in claimed})
+        rows = await session.execute(select(Event).where(col(Event.id).in_(event_ids)))
+        events = {e.id: e for e in rows.scalars().all()}
+        audience: dict[tuple[str, str | None], list[Subscription]] = {}
+        new_deliveries: list[dict[str, Any]] = []
+        lifecycle_events: list[Event] = []
+        for trigger in claimed:
+            event = events.get(trigger.event_id)
+            now = self.clock()
+            verdict = judge(
+                type_=EventType(trigger.type),
+                due_at=trigger.due_at,
+                now=now,
+                grace_seconds=self.settings.trigger_grace_seconds,
+                event_status=event.status if event else None,
+                event_start=event.start_utc if event else None,
+                actual_start=event.actual_start if event else None,
+                actual_end=event.actual_end if event else None,
+            )
+            late = max(0.0, (now - trigger.due_at).total_seconds())
+            done = await trigger_store.complete(
+                session,
+                trigger,
+                owner=self.owner,
+                state=VERDICT_STATE[verdict],
+                now=now,
+                late_by_seconds=late,
+            )
+            if done:
+                self.metrics.triggers.labels(trigger.type, VERDICT_STATE[verdict].value).inc()
+                if trigger.type in (EventType.STARTED, EventType.ENDED) and event is not None:
+                    lifecycle_events.append(event)
+            log = logger.info if verdict is Verdict.FIRE else logger.warning
+            log(
+                "trigger %s %s (%.3f s late)",
+                trigger.id,
+                VERDICT_STATE[verdict].value,
+                late,
+                extra={"action": "fire", "event_id": trigger.event_id},
+            )
+            if not done or verdict is not Verdict.FIRE or event is None:
+                continue
+            fired += 1
+            self.last_fire_lag = late
+            self.metrics.fire_lateness.observe(late)
+            key = (trigger.type, event.channel)
+            if key not in audience:
+                audience[key] = await subscription_store.matching(
+                    session, trigger.type, event.channel
+                )
+            body = build_body(
+                type_=trigger.type,
+                now=now,
+                event=event_public(event, now=now),
+                minutes_before=trigger.minutes_before,
+                scheduled_for=trigger.due_at,
+                late_by_seconds=late,
+            )
+            for sub in audience[key]:
+                subscribers[sub.id] = sub
+                new_deliveries.append(
+                    {
+                        "id": delivery_id(trigger.id, trigger.generation, sub.id),
+                        "subscription_id": sub.id,
+                        "trigger_id": trigger.id,
+                        "event_id": event.id,
+                        "type": trigger.type,
+                        "payload": body,
+                        # claimed for this process from birth: sent right after commit
+                        "state": DeliveryState.DELIVERING.value,
+                        "claimed_by": self.owner,
+                        "claim_expires_at": now + self.lease,
+                        "claim_attempt": 1,
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                )
+        inserted = await delivery_store.insert_new(session, new_deliveries)
+        # a delivery that already existed (a trigger fanned out again after a
+        # crash) is not ours to send: the ordinary drain picks it up
+        ready = [
+            (Delivery(**row), subscribers[row["subscription_id"]])
+            for row in new_deliveries
+            if row["id"] in inserted
+        ]
+        return fired, ready, lifecycle_events
 
     # --- deliveries ----------------------------------------------------------------
 

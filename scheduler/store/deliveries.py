@@ -19,17 +19,25 @@ from scheduler.models import Delivery, DeliveryAttempt, DeliveryState
 from scheduler.store.claims import claim_rows, claimable, owned
 
 
-async def insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert deliveries, skipping any whose id already exists."""
+async def insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert deliveries, skipping any whose id already exists; returns the ids inserted."""
+    inserted: set[str] = set()
     if not rows:
-        return
+        return inserted
     dialect = session.bind.dialect.name  # type: ignore[union-attr]
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table: Any = Delivery.__table__  # type: ignore[attr-defined]
     # batches keep each statement under SQLite's bound-parameter limit
-    for i in range(0, len(rows), 500):
-        statement = insert(table).values(list(rows[i : i + 500])).on_conflict_do_nothing()
-        await session.execute(statement)
+    for i in range(0, len(rows), 200):
+        statement = (
+            insert_(table)
+            .values(list(rows[i : i + 200]))
+            .on_conflict_do_nothing()
+            .returning(table.c.id)
+        )
+        result = await session.execute(statement)
+        inserted.update(result.scalars().all())
+    return inserted
 
 
 async def get(session: AsyncSession, delivery_id: str) -> Delivery | None:
