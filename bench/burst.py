@@ -102,7 +102,10 @@ async def run(options: Options) -> Report:
     async with receiver_process() as receiver:
         baseline = await _baseline(count, receiver)
         report.add(run="baseline (pre-signed, one session)", deliveries=count, per_second=baseline)
-        for events, subs, label in ((1, count, "1 event x N subscriptions"), (count, 1, "N events x 1 subscription")):
+        for events, subs, label in (
+            (1, count, "1 event x N subscriptions"),
+            (count, 1, "N events x 1 subscription"),
+        ):
             await receiver_reset(receiver)
             rate = await _service(events, subs, receiver, options)
             report.add(

@@ -366,6 +366,7 @@ class Dispatcher:
         audience: dict[tuple[str, str | None], list[Subscription]] = {}
         new_deliveries: list[dict[str, Any]] = []
         lifecycle_events: list[Event] = []
+        completions: list[dict[str, Any]] = []
         for trigger in claimed:
             event = events.get(trigger.event_id)
             now = self.clock()
@@ -380,18 +381,20 @@ class Dispatcher:
                 actual_end=event.actual_end if event else None,
             )
             late = max(0.0, (now - trigger.due_at).total_seconds())
-            done = await trigger_store.complete(
-                session,
-                trigger,
-                owner=self.owner,
-                state=VERDICT_STATE[verdict],
-                now=now,
-                late_by_seconds=late,
+            # claimed in this very transaction: the claim is still ours
+            completions.append(
+                {
+                    "row_id": trigger.id,
+                    "owner": self.owner,
+                    "claim": trigger.claim_attempt,
+                    "new_state": VERDICT_STATE[verdict].value,
+                    "fired_at": now,
+                    "late": late,
+                }
             )
-            if done:
-                self.metrics.triggers.labels(trigger.type, VERDICT_STATE[verdict].value).inc()
-                if trigger.type in (EventType.STARTED, EventType.ENDED) and event is not None:
-                    lifecycle_events.append(event)
+            self.metrics.triggers.labels(trigger.type, VERDICT_STATE[verdict].value).inc()
+            if trigger.type in (EventType.STARTED, EventType.ENDED) and event is not None:
+                lifecycle_events.append(event)
             log = logger.info if verdict is Verdict.FIRE else logger.warning
             log(
                 "trigger %s %s (%.3f s late)",
@@ -400,7 +403,7 @@ class Dispatcher:
                 late,
                 extra={"action": "fire", "event_id": trigger.event_id},
             )
-            if not done or verdict is not Verdict.FIRE or event is None:
+            if verdict is not Verdict.FIRE or event is None:
                 continue
             fired += 1
             self.last_fire_lag = late
@@ -438,11 +441,14 @@ class Dispatcher:
                         "created_at": now,
                     }
                 )
+        await trigger_store.complete_many(session, completions)
         inserted = await delivery_store.insert_new(session, new_deliveries)
         # a delivery that already existed (a trigger fanned out again after a
-        # crash) is not ours to send: the ordinary drain picks it up
+        # crash) is not ours to send: the ordinary drain picks it up. The rows
+        # were validated when built; model_construct skips validating them again
+        # (~30 us each, which matters at 10,000 per burst).
         ready = [
-            (Delivery(**row), subscribers[row["subscription_id"]])
+            (Delivery.model_construct(**row), subscribers[row["subscription_id"]])
             for row in new_deliveries
             if row["id"] in inserted
         ]

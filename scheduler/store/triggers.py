@@ -10,13 +10,13 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.models import EventType, Trigger, TriggerState
 from scheduler.reminders.planning import SCHEDULED_TYPES, PlannedTrigger
-from scheduler.store.claims import claim_rows, claimable, owned
+from scheduler.store.claims import claim_rows, claimable
 
 #: Once past these, a trigger whose time changes to the future is armed again.
 REARMABLE = {
@@ -185,38 +185,6 @@ async def claim_due(
     )
 
 
-async def complete(
-    session: AsyncSession,
-    trigger: Trigger,
-    *,
-    owner: str,
-    state: TriggerState,
-    now: datetime,
-    late_by_seconds: float | None,
-) -> bool:
-    """Finish a claim; ``False`` if the claim is no longer this owner's."""
-    result = await session.execute(
-        update(Trigger)
-        .where(
-            owned(
-                Trigger,
-                trigger.id,
-                owner=owner,
-                attempt=trigger.claim_attempt,
-                claimed=TriggerState.CLAIMED.value,
-            )
-        )
-        .values(
-            state=state.value,
-            fired_at=now,
-            late_by_seconds=late_by_seconds,
-            claimed_by=None,
-            claim_expires_at=None,
-        )
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
 async def renew_claims(session: AsyncSession, *, owner: str, until: datetime | Any) -> int:
     """Extend every lease ``owner`` holds (it is still working on them)."""
     result = await session.execute(
@@ -225,6 +193,33 @@ async def renew_claims(session: AsyncSession, *, owner: str, until: datetime | A
         .values(claim_expires_at=until)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def complete_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Finish many claims with one executemany; each row's ``WHERE`` keeps the
+    owner-and-attempt check of :func:`complete` (rows: row_id, owner, claim,
+    state, fired_at, late)."""
+    if not rows:
+        return
+    table: Any = Trigger.__table__  # type: ignore[attr-defined]
+    statement = (
+        update(table)
+        .where(
+            table.c.id == bindparam("row_id"),
+            table.c.claimed_by == bindparam("owner"),
+            table.c.claim_attempt == bindparam("claim"),
+            table.c.state == TriggerState.CLAIMED.value,
+        )
+        .values(
+            state=bindparam("new_state"),
+            fired_at=bindparam("fired_at"),
+            late_by_seconds=bindparam("late"),
+            claimed_by=None,
+            claim_expires_at=None,
+        )
+    )
+    connection = await session.connection()
+    await connection.execute(statement, list(rows))
 
 
 async def release_claims(session: AsyncSession) -> int:
