@@ -131,3 +131,10 @@ class StoreUnavailable(SchedulerError):
     """
 
     code = "database-unavailable"
+
+
+class StoreBusy(StoreUnavailable):
+    """Raised by the store when the database gave up on a transaction because of a
+    conflict with another (deadlock, serialization failure); retrying works (HTTP 503)."""
+
+    code = "database-busy"

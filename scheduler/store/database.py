@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from scheduler.exceptions import StoreUnavailable
+from scheduler.exceptions import StoreBusy, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,18 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 MIGRATION_LOCK_ID = 0x6273_6368  # "bsch"
 
 _UNAVAILABLE = (OperationalError, InterfaceError, OSError, ConnectionError, TimeoutError)
+
+
+# PostgreSQL SQLSTATEs of transactions aborted by a conflict: retrying succeeds
+RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+
+
+def _is_conflict(err: BaseException) -> bool:
+    orig = getattr(err, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(
+        getattr(orig, "__cause__", None), "sqlstate", None
+    )
+    return state in RETRYABLE_SQLSTATES
 
 
 def _is_unavailable(err: BaseException) -> bool:
@@ -103,6 +115,8 @@ class Database:
             async with self._turn(), self._sessions() as session, session.begin():
                 yield session
         except Exception as err:
+            if _is_conflict(err):
+                raise StoreBusy("the database was busy with a conflicting change; retry") from err
             if _is_unavailable(err):
                 raise StoreUnavailable(
                     f"the database is unavailable: {type(err).__name__}"

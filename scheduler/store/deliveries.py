@@ -200,13 +200,22 @@ async def attempts_for(
 
 
 async def renew_claims(session: AsyncSession, *, owner: str, until: datetime | Any) -> int:
-    """Extend every lease ``owner`` holds (it is still working on them)."""
+    """Extend every lease ``owner`` holds (it is still working on them).
+
+    Rows locked right now (being completed) are skipped rather than waited for:
+    waiting could deadlock with the completing transaction, and a row being
+    completed needs no longer lease.
+    """
+    mine = select(col(Delivery.id)).where(
+        col(Delivery.claimed_by) == owner, col(Delivery.state) == DeliveryState.DELIVERING.value
+    )
+    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+        mine = mine.with_for_update(skip_locked=True)
     result = await session.execute(
         update(Delivery)
-        .where(
-            col(Delivery.claimed_by) == owner, col(Delivery.state) == DeliveryState.DELIVERING.value
-        )
+        .where(col(Delivery.id).in_(mine.scalar_subquery()))
         .values(claim_expires_at=until)
+        .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 

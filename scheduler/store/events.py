@@ -66,7 +66,10 @@ async def add(session: AsyncSession, event: Event) -> Event:
 async def get(session: AsyncSession, event_id: str, *, for_update: bool = False) -> Event | None:
     query = select(Event).where(col(Event.id) == event_id)
     if for_update:
-        query = query.with_for_update()
+        # FOR NO KEY UPDATE: an edit never changes the key, and this lock does not
+        # block the KEY SHARE that foreign-key checks on triggers take. A plain
+        # FOR UPDATE deadlocked against a dispatcher completing this event's triggers.
+        query = query.with_for_update(key_share=True)
     result = await session.execute(query)
     return result.scalar_one_or_none()
 

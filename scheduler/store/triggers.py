@@ -186,11 +186,22 @@ async def claim_due(
 
 
 async def renew_claims(session: AsyncSession, *, owner: str, until: datetime | Any) -> int:
-    """Extend every lease ``owner`` holds (it is still working on them)."""
+    """Extend every lease ``owner`` holds (it is still working on them).
+
+    Rows locked right now (being completed) are skipped rather than waited for:
+    waiting could deadlock with the completing transaction, and a row being
+    completed needs no longer lease.
+    """
+    mine = select(col(Trigger.id)).where(
+        col(Trigger.claimed_by) == owner, col(Trigger.state) == TriggerState.CLAIMED.value
+    )
+    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+        mine = mine.with_for_update(skip_locked=True)
     result = await session.execute(
         update(Trigger)
-        .where(col(Trigger.claimed_by) == owner, col(Trigger.state) == TriggerState.CLAIMED.value)
+        .where(col(Trigger.id).in_(mine.scalar_subquery()))
         .values(claim_expires_at=until)
+        .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
