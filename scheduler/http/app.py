@@ -96,8 +96,8 @@ def _publish_lifecycle(app: web.Application) -> None:
     """A scheduled start or end changes an event's state: every replica must hear it."""
     bus = app[BUS]
 
-    async def publish(event: Event) -> None:
-        await bus.publish(EventChange("state", event.id, event, event.channel))
+    async def publish(events: list[Event]) -> None:
+        await bus.publish_many([EventChange("state", e.id, e, e.channel) for e in events])
 
     app[DISPATCHER].lifecycle_listeners.append(publish)
 

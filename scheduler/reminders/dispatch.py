@@ -97,7 +97,8 @@ class Dispatcher:
         self._clock_sync = clock_sync
         self.metrics = metrics or Metrics()
         #: called with the event after its scheduled start or end was processed
-        self.lifecycle_listeners: list[Callable[[Event], Awaitable[None]]] = []
+        #: called with the events whose scheduled start or end was just processed
+        self.lifecycle_listeners: list[Callable[[list[Event]], Awaitable[None]]] = []
         self.db = db
         self.settings = settings
         self.clock = clock
@@ -341,19 +342,21 @@ class Dispatcher:
                 for delivery, sub in ready:
                     self._queued += 1
                     self._spawn(self._attempt_in_slot(delivery, sub))
-                await self._announce(lifecycle)
+                if lifecycle:
+                    # told after the claim lock is released: announcing (NOTIFY on
+                    # PostgreSQL) must not delay the next due triggers
+                    self._spawn(self._announce(lifecycle))
                 if len(claimed) < CLAIM_BATCH:
                     break
         self.fired_total += fired
         return fired
 
     async def _announce(self, lifecycle_events: list[Event]) -> None:
-        for event in lifecycle_events:
-            for listener in self.lifecycle_listeners:
-                try:
-                    await listener(event)
-                except Exception:
-                    logger.exception("lifecycle listener failed", extra={"action": "fire"})
+        for listener in self.lifecycle_listeners:
+            try:
+                await listener(lifecycle_events)
+            except Exception:
+                logger.exception("lifecycle listener failed", extra={"action": "fire"})
 
     async def _fan_out(
         self, session: Any, claimed: Sequence[Trigger]
