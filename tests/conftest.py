@@ -25,6 +25,7 @@ from sqlmodel import SQLModel
 from scheduler.config import Settings
 from scheduler.http.app import create_app
 from scheduler.store.database import Database
+from tests.receiver import Receiver
 
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -126,6 +127,15 @@ async def client(aiohttp_client: Any, settings: Settings, clock: FakeClock) -> T
     app = create_app(settings, clock=clock)
     result: TestClient[Any, Any] = await aiohttp_client(app)
     return result
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 that verifies every request it gets."""
+    rec = Receiver()
+    await rec.start()
+    yield rec
+    await rec.stop()
 
 
 BRUSSELS = {

@@ -46,6 +46,7 @@ from scheduler.models import (
 )
 from scheduler.reminders.planning import Verdict, judge
 from scheduler.representation import event_public
+from scheduler.store import claims
 from scheduler.store import deliveries as delivery_store
 from scheduler.store import subscriptions as subscription_store
 from scheduler.store import triggers as trigger_store
@@ -131,8 +132,8 @@ class Dispatcher:
             # We are the only dispatcher on this file: claims left by a process
             # that died are ours to take over now, not after their lease.
             async with self.db.session() as session:
-                triggers = await trigger_store.release_claims(session)
-                deliveries = await delivery_store.release_claims(session)
+                triggers = await claims.release_all(session, trigger_store.QUEUE)
+                deliveries = await claims.release_all(session, delivery_store.QUEUE)
             if triggers or deliveries:
                 logger.warning(
                     "took over %d trigger and %d delivery claims left by a previous process",
@@ -254,8 +255,12 @@ class Dispatcher:
             now = self.clock()
             until = now + timedelta(seconds=self.settings.scheduler_horizon_seconds)
             async with self.db.session() as session:
-                instants = set(await trigger_store.due_instants(session, until=until, now=now))
-                instants |= set(await delivery_store.due_instants(session, until=until, now=now))
+                instants = set(
+                    await claims.due_instants(session, trigger_store.QUEUE, until=until, now=now)
+                )
+                instants |= set(
+                    await claims.due_instants(session, delivery_store.QUEUE, until=until, now=now)
+                )
             for instant in instants:
                 self._schedule(instant)
         except Exception:
@@ -266,8 +271,8 @@ class Dispatcher:
         try:
             until = self.db.sql_now(self.clock()) + self.lease
             async with self.db.session() as session:
-                await trigger_store.renew_claims(session, owner=self.owner, until=until)
-                await delivery_store.renew_claims(session, owner=self.owner, until=until)
+                await claims.renew(session, trigger_store.QUEUE, owner=self.owner, until=until)
+                await claims.renew(session, delivery_store.QUEUE, owner=self.owner, until=until)
         except Exception:
             logger.exception("renewing leases failed", extra={"action": "renew"})
 
@@ -332,8 +337,13 @@ class Dispatcher:
             while True:
                 now = self.db.sql_now(self.clock())
                 async with self.db.session() as session:
-                    claimed = await trigger_store.claim_due(
-                        session, owner=self.owner, now=now, lease=self.lease, limit=CLAIM_BATCH
+                    claimed = await claims.claim_due(
+                        session,
+                        trigger_store.QUEUE,
+                        owner=self.owner,
+                        now=now,
+                        lease=self.lease,
+                        limit=CLAIM_BATCH,
                     )
                     if not claimed:
                         break
@@ -483,8 +493,13 @@ class Dispatcher:
             try:
                 now = self.db.sql_now(self.clock())
                 async with self.db.session() as session:
-                    claimed = await delivery_store.claim_due(
-                        session, owner=self.owner, now=now, lease=self.lease, limit=limit
+                    claimed = await claims.claim_due(
+                        session,
+                        delivery_store.QUEUE,
+                        owner=self.owner,
+                        now=now,
+                        lease=self.lease,
+                        limit=limit,
                     )
                     subs = await subscription_store.by_ids(
                         session, list({d.subscription_id for d in claimed})

@@ -17,6 +17,7 @@ from scheduler.config import Settings
 from scheduler.exceptions import StoreUnavailable
 from scheduler.metrics import Metrics
 from scheduler.reminders.dispatch import Dispatcher
+from scheduler.store import claims
 from scheduler.store import deliveries as delivery_store
 from scheduler.store import events as event_store
 from scheduler.store import triggers as trigger_store
@@ -99,7 +100,7 @@ class HealthService:
             try:
                 async with self.db.session() as session:
                     pending, oldest = await trigger_store.backlog(session, now=now)
-                    by_state = await delivery_store.count_by_state(session)
+                    by_state = await claims.count_by_state(session, delivery_store.QUEUE)
                     retrying = await delivery_store.retrying(session)
             except StoreUnavailable as err:
                 failing.append("database")
@@ -131,7 +132,7 @@ class HealthService:
                 now = self.clock()
                 events = await event_store.count_by_state(session, now=now)
                 pending, _ = await trigger_store.backlog(session, now=now)
-                deliveries = await delivery_store.count_by_state(session)
+                deliveries = await claims.count_by_state(session, delivery_store.QUEUE)
         except StoreUnavailable:
             return
         for state, count in events.items():

@@ -11,10 +11,11 @@ so a finisher whose lease was taken over changes nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
@@ -73,3 +74,109 @@ def owned(
         col(model.claim_attempt) == attempt,
         col(model.state) == claimed,
     )
+
+
+@dataclass(frozen=True)
+class Queue(Generic[Row]):
+    """A table worked through by claims: triggers (due_at) and deliveries (next_attempt_at)."""
+
+    model: type[Row]
+    due: str  # the column saying when a row falls due
+    waiting: str  # state of rows waiting for their time
+    claimed: str  # state of rows under a claim
+
+    def due_column(self) -> Any:
+        return col(getattr(self.model, self.due))
+
+
+async def claim_due(
+    session: AsyncSession,
+    queue: Queue[Row],
+    *,
+    owner: str,
+    now: datetime | Any,
+    lease: timedelta,
+    limit: int,
+) -> Sequence[Row]:
+    """Claim up to ``limit`` rows that are due, or whose lease has expired."""
+    due = queue.due_column()
+    return await claim_rows(
+        session,
+        queue.model,
+        where=claimable(
+            queue.model, waiting=queue.waiting, claimed=queue.claimed, due_column=due, now=now
+        ),
+        order_by=due,
+        claimed_state=queue.claimed,
+        owner=owner,
+        lease_until=now + lease,
+        limit=limit,
+    )
+
+
+async def due_instants(
+    session: AsyncSession, queue: Queue[Row], *, until: datetime, now: datetime
+) -> list[datetime]:
+    """Distinct instants at which waiting rows fall due before ``until``, and ``now``
+    if any claim has expired (so it is taken over at once)."""
+    model: Any = queue.model
+    due = queue.due_column()
+    result = await session.execute(
+        select(due)
+        .where(col(model.state) == queue.waiting, due <= until)
+        .distinct()
+        .order_by(due)
+        .limit(10000)
+    )
+    instants = list(result.scalars().all())
+    expired = await session.execute(
+        select(func.count())
+        .select_from(model)
+        .where(col(model.state) == queue.claimed, col(model.claim_expires_at) < now)
+    )
+    if expired.scalar_one():
+        instants.insert(0, now)
+    return instants
+
+
+async def renew(
+    session: AsyncSession, queue: Queue[Row], *, owner: str, until: datetime | Any
+) -> int:
+    """Extend every lease ``owner`` holds (it is still working on them).
+
+    Rows locked right now (being completed) are skipped rather than waited for:
+    waiting could deadlock with the completing transaction, and a row being
+    completed needs no longer lease.
+    """
+    model: Any = queue.model
+    mine = select(col(model.id)).where(
+        col(model.claimed_by) == owner, col(model.state) == queue.claimed
+    )
+    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+        mine = mine.with_for_update(skip_locked=True)
+    result = await session.execute(
+        update(model)
+        .where(col(model.id).in_(mine.scalar_subquery()))
+        .values(claim_expires_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def release_all(session: AsyncSession, queue: Queue[Row]) -> int:
+    """Return every claimed row to waiting (single-dispatcher SQLite start-up)."""
+    model: Any = queue.model
+    result = await session.execute(
+        update(model)
+        .where(col(model.state) == queue.claimed)
+        .values(state=queue.waiting, claimed_by=None, claim_expires_at=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def count_by_state(session: AsyncSession, queue: Queue[Row]) -> dict[str, int]:
+    model: Any = queue.model
+    result = await session.execute(
+        select(col(model.state), func.count()).group_by(col(model.state))
+    )
+    return {state: count for state, count in result.all()}

@@ -61,6 +61,19 @@ def _is_unavailable(err: BaseException) -> bool:
     return isinstance(err, DBAPIError) and bool(err.connection_invalidated)
 
 
+@asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    """Driver errors meaning "no database" or "conflict, retry" become domain errors."""
+    try:
+        yield
+    except Exception as err:
+        if _is_conflict(err):
+            raise StoreBusy("the database was busy with a conflicting change; retry") from err
+        if _is_unavailable(err):
+            raise StoreUnavailable(f"the database is unavailable: {type(err).__name__}") from err
+        raise
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -111,17 +124,8 @@ class Database:
 
         Sessions do not nest: on SQLite a session opened inside another waits forever.
         """
-        try:
-            async with self._turn(), self._sessions() as session, session.begin():
-                yield session
-        except Exception as err:
-            if _is_conflict(err):
-                raise StoreBusy("the database was busy with a conflicting change; retry") from err
-            if _is_unavailable(err):
-                raise StoreUnavailable(
-                    f"the database is unavailable: {type(err).__name__}"
-                ) from err
-            raise
+        async with _translated(), self._turn(), self._sessions() as session, session.begin():
+            yield session
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
@@ -151,15 +155,8 @@ class Database:
                 )
             command.upgrade(_alembic_config(connection), "head")
 
-        try:
-            async with self.engine.begin() as conn:
-                await conn.run_sync(run)
-        except Exception as err:
-            if _is_unavailable(err):
-                raise StoreUnavailable(
-                    f"the database is unavailable: {type(err).__name__}"
-                ) from err
-            raise
+        async with _translated(), self.engine.begin() as conn:
+            await conn.run_sync(run)
 
     async def is_current(self) -> bool:
         """True when the schema is at the newest migration this code knows."""
@@ -169,15 +166,8 @@ class Database:
             current = set(MigrationContext.configure(connection).get_current_heads())
             return heads == current
 
-        try:
-            async with self.engine.connect() as conn:
-                return await conn.run_sync(check)
-        except Exception as err:
-            if _is_unavailable(err):
-                raise StoreUnavailable(
-                    f"the database is unavailable: {type(err).__name__}"
-                ) from err
-            raise
+        async with _translated(), self.engine.connect() as conn:
+            return await conn.run_sync(check)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -7,7 +7,7 @@ A delivery is created once per (trigger firing, subscription): its id is the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -16,7 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.models import Delivery, DeliveryAttempt, DeliveryState
-from scheduler.store.claims import claim_rows, claimable, owned
+from scheduler.store.claims import Queue, owned
+
+#: how the dispatcher claims deliveries
+QUEUE: Queue[Delivery] = Queue(
+    Delivery, "next_attempt_at", DeliveryState.PENDING.value, DeliveryState.DELIVERING.value
+)
 
 
 async def insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
@@ -42,52 +47,6 @@ async def insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> s
 
 async def get(session: AsyncSession, delivery_id: str) -> Delivery | None:
     return await session.get(Delivery, delivery_id)
-
-
-async def due_instants(session: AsyncSession, *, until: datetime, now: datetime) -> list[datetime]:
-    result = await session.execute(
-        select(col(Delivery.next_attempt_at))
-        .where(
-            col(Delivery.state) == DeliveryState.PENDING.value,
-            col(Delivery.next_attempt_at) <= until,
-        )
-        .distinct()
-        .order_by(col(Delivery.next_attempt_at))
-        .limit(10000)
-    )
-    instants = list(result.scalars().all())
-    expired = await session.execute(
-        select(func.count())
-        .select_from(Delivery)
-        .where(
-            col(Delivery.state) == DeliveryState.DELIVERING.value,
-            col(Delivery.claim_expires_at) < now,
-        )
-    )
-    if expired.scalar_one():
-        instants.insert(0, now)
-    return instants
-
-
-async def claim_due(
-    session: AsyncSession, *, owner: str, now: datetime | Any, lease: timedelta, limit: int
-) -> Sequence[Delivery]:
-    return await claim_rows(
-        session,
-        Delivery,
-        where=claimable(
-            Delivery,
-            waiting=DeliveryState.PENDING.value,
-            claimed=DeliveryState.DELIVERING.value,
-            due_column=col(Delivery.next_attempt_at),
-            now=now,
-        ),
-        order_by=col(Delivery.next_attempt_at),
-        claimed_state=DeliveryState.DELIVERING.value,
-        owner=owner,
-        lease_until=now + lease,
-        limit=limit,
-    )
 
 
 async def complete(session: AsyncSession, delivery: Delivery, *, owner: str, **values: Any) -> bool:
@@ -197,43 +156,6 @@ async def attempts_for(
     for attempt in result.scalars().all():
         grouped.setdefault(attempt.delivery_id, []).append(attempt)
     return grouped
-
-
-async def renew_claims(session: AsyncSession, *, owner: str, until: datetime | Any) -> int:
-    """Extend every lease ``owner`` holds (it is still working on them).
-
-    Rows locked right now (being completed) are skipped rather than waited for:
-    waiting could deadlock with the completing transaction, and a row being
-    completed needs no longer lease.
-    """
-    mine = select(col(Delivery.id)).where(
-        col(Delivery.claimed_by) == owner, col(Delivery.state) == DeliveryState.DELIVERING.value
-    )
-    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-        mine = mine.with_for_update(skip_locked=True)
-    result = await session.execute(
-        update(Delivery)
-        .where(col(Delivery.id).in_(mine.scalar_subquery()))
-        .values(claim_expires_at=until)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def release_claims(session: AsyncSession) -> int:
-    result = await session.execute(
-        update(Delivery)
-        .where(col(Delivery.state) == DeliveryState.DELIVERING.value)
-        .values(state=DeliveryState.PENDING.value, claimed_by=None, claim_expires_at=None)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def count_by_state(session: AsyncSession) -> dict[str, int]:
-    result = await session.execute(
-        select(col(Delivery.state), func.count()).group_by(col(Delivery.state))
-    )
-    return {state: count for state, count in result.all()}
 
 
 async def retrying(session: AsyncSession) -> int:

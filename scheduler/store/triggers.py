@@ -7,7 +7,7 @@ current times in the same transaction as the event change.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
@@ -16,7 +16,7 @@ from sqlmodel import col
 
 from scheduler.models import EventType, Trigger, TriggerState
 from scheduler.reminders.planning import SCHEDULED_TYPES, PlannedTrigger
-from scheduler.store.claims import claim_rows, claimable
+from scheduler.store.claims import Queue
 
 #: Once past these, a trigger whose time changes to the future is armed again.
 REARMABLE = {
@@ -26,6 +26,11 @@ REARMABLE = {
     TriggerState.MISSED,
     TriggerState.SUPERSEDED,
 }
+
+#: how the dispatcher claims triggers
+QUEUE: Queue[Trigger] = Queue(
+    Trigger, "due_at", TriggerState.PENDING.value, TriggerState.CLAIMED.value
+)
 
 
 async def replan(session: AsyncSession, event_id: str, plan: Iterable[PlannedTrigger]) -> None:
@@ -140,72 +145,6 @@ async def for_events(session: AsyncSession, event_ids: Sequence[str]) -> list[Tr
     return list(result.scalars().all())
 
 
-async def due_instants(session: AsyncSession, *, until: datetime, now: datetime) -> list[datetime]:
-    """Distinct instants at which pending triggers fall due before ``until``, and
-    ``now`` if any claim has expired (so it is taken over at once)."""
-    result = await session.execute(
-        select(col(Trigger.due_at))
-        .where(col(Trigger.state) == TriggerState.PENDING.value, col(Trigger.due_at) <= until)
-        .distinct()
-        .order_by(col(Trigger.due_at))
-        .limit(10000)
-    )
-    instants = list(result.scalars().all())
-    expired = await session.execute(
-        select(func.count())
-        .select_from(Trigger)
-        .where(
-            col(Trigger.state) == TriggerState.CLAIMED.value,
-            col(Trigger.claim_expires_at) < now,
-        )
-    )
-    if expired.scalar_one():
-        instants.insert(0, now)
-    return instants
-
-
-async def claim_due(
-    session: AsyncSession, *, owner: str, now: datetime | Any, lease: timedelta, limit: int
-) -> Sequence[Trigger]:
-    return await claim_rows(
-        session,
-        Trigger,
-        where=claimable(
-            Trigger,
-            waiting=TriggerState.PENDING.value,
-            claimed=TriggerState.CLAIMED.value,
-            due_column=col(Trigger.due_at),
-            now=now,
-        ),
-        order_by=col(Trigger.due_at),
-        claimed_state=TriggerState.CLAIMED.value,
-        owner=owner,
-        lease_until=now + lease,
-        limit=limit,
-    )
-
-
-async def renew_claims(session: AsyncSession, *, owner: str, until: datetime | Any) -> int:
-    """Extend every lease ``owner`` holds (it is still working on them).
-
-    Rows locked right now (being completed) are skipped rather than waited for:
-    waiting could deadlock with the completing transaction, and a row being
-    completed needs no longer lease.
-    """
-    mine = select(col(Trigger.id)).where(
-        col(Trigger.claimed_by) == owner, col(Trigger.state) == TriggerState.CLAIMED.value
-    )
-    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-        mine = mine.with_for_update(skip_locked=True)
-    result = await session.execute(
-        update(Trigger)
-        .where(col(Trigger.id).in_(mine.scalar_subquery()))
-        .values(claim_expires_at=until)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
 async def complete_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Finish many claims with one executemany; each row's ``WHERE`` keeps the
     owner-and-attempt check of :func:`complete` (rows: row_id, owner, claim,
@@ -231,23 +170,6 @@ async def complete_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
     )
     connection = await session.connection()
     await connection.execute(statement, list(rows))
-
-
-async def release_claims(session: AsyncSession) -> int:
-    """Return every claimed trigger to pending (single-dispatcher SQLite start-up)."""
-    result = await session.execute(
-        update(Trigger)
-        .where(col(Trigger.state) == TriggerState.CLAIMED.value)
-        .values(state=TriggerState.PENDING.value, claimed_by=None, claim_expires_at=None)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def count_by_state(session: AsyncSession) -> dict[str, int]:
-    result = await session.execute(
-        select(col(Trigger.state), func.count()).group_by(col(Trigger.state))
-    )
-    return {state: count for state, count in result.all()}
 
 
 async def backlog(session: AsyncSession, *, now: datetime) -> tuple[int, datetime | None]:

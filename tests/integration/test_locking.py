@@ -16,6 +16,7 @@ import pytest
 from scheduler.config import Settings
 from scheduler.models import EventCreate
 from scheduler.services.events import EventService
+from scheduler.store import claims
 from scheduler.store import events as event_store
 from scheduler.store import triggers as trigger_store
 from scheduler.store.database import Database
@@ -50,8 +51,13 @@ async def test_event_lock_does_not_block_trigger_completion(postgres_url: str) -
 
         async def dispatcher() -> None:
             async with db.session() as session:
-                claimed = await trigger_store.claim_due(
-                    session, owner="d", now=db.sql_now(start), lease=timedelta(seconds=60), limit=10
+                claimed = await claims.claim_due(
+                    session,
+                    trigger_store.QUEUE,
+                    owner="d",
+                    now=db.sql_now(start),
+                    lease=timedelta(seconds=60),
+                    limit=10,
                 )
                 assert [t.type for t in claimed] == ["event.started"]
                 await trigger_store.complete_many(

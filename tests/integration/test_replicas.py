@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -63,14 +62,6 @@ def stop_all(servers: list[Server]) -> None:
 async def database(postgres_url: str) -> str:
     await empty_database(postgres_url)
     return postgres_url
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    await rec.start()
-    yield rec
-    await rec.stop()
 
 
 async def post(session: aiohttp.ClientSession, server: Server, path: str, body: Any) -> Any:

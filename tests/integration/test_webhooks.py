@@ -7,7 +7,6 @@ reminders use events that start a minute ahead, so nothing sleeps for long.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,14 +46,6 @@ def webhook_settings(tmp_path: Path, database_url: str) -> Settings:
 async def app_client(aiohttp_client: Any, webhook_settings: Settings) -> Client:
     client: Client = await aiohttp_client(create_app(webhook_settings))
     return client
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    await rec.start()
-    yield rec
-    await rec.stop()
 
 
 async def subscribe(client: Client, receiver: Receiver, **fields: Any) -> dict[str, Any]:
