@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlmodel import col
 
 from scheduler.config import Settings
@@ -454,7 +454,14 @@ class Dispatcher:
                         "created_at": now,
                     }
                 )
-        await trigger_store.complete_many(session, completions)
+        await claims.complete_many(
+            session,
+            trigger_store.QUEUE,
+            completions,
+            state=bindparam("new_state"),
+            fired_at=bindparam("fired_at"),
+            late_by_seconds=bindparam("late"),
+        )
         inserted = await delivery_store.insert_new(session, new_deliveries)
         # a delivery that already existed (a trigger fanned out again after a
         # crash) is not ours to send: the ordinary drain picks it up. The rows
@@ -657,8 +664,9 @@ class Dispatcher:
             for delivery, _sub, result, attempts_made, now, _done in batch
         ]
         await delivery_store.record_attempts(session, attempts)
-        await delivery_store.complete_many(
+        await claims.complete_many(
             session,
+            delivery_store.QUEUE,
             [
                 {
                     "row_id": delivery.id,
@@ -670,6 +678,11 @@ class Dispatcher:
                 }
                 for delivery, _sub, result, attempts_made, _now, _done in batch
             ],
+            state=DeliveryState.SUCCEEDED.value,
+            attempts=bindparam("attempts"),
+            last_status=bindparam("status"),
+            last_error=None,
+            delivered_at=bindparam("finished"),
         )
 
     async def _record_one(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
@@ -180,3 +180,29 @@ async def count_by_state(session: AsyncSession, queue: Queue[Row]) -> dict[str, 
         select(col(model.state), func.count()).group_by(col(model.state))
     )
     return {state: count for state, count in result.all()}
+
+
+async def complete_many(
+    session: AsyncSession, queue: Queue[Row], rows: Sequence[dict[str, Any]], **values: Any
+) -> None:
+    """Finish many claims with one executemany.
+
+    Each row's ``WHERE`` still requires its own owner and claim attempt (keys
+    ``row_id``, ``owner``, ``claim``), so a finisher whose claim was taken over
+    changes nothing; ``values`` may refer to other keys with ``bindparam``.
+    """
+    if not rows:
+        return
+    table: Any = queue.model.__table__  # type: ignore[attr-defined]
+    statement = (
+        update(table)
+        .where(
+            table.c.id == bindparam("row_id"),
+            table.c.claimed_by == bindparam("owner"),
+            table.c.claim_attempt == bindparam("claim"),
+            table.c.state == queue.claimed,
+        )
+        .values(claimed_by=None, claim_expires_at=None, **values)
+    )
+    connection = await session.connection()
+    await connection.execute(statement, list(rows))

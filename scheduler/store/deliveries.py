@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -76,34 +76,6 @@ async def record_attempts(session: AsyncSession, rows: Sequence[dict[str, Any]])
     if rows:
         table: Any = DeliveryAttempt.__table__  # type: ignore[attr-defined]
         await session.execute(insert(table), list(rows))
-
-
-async def complete_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Mark many claimed deliveries succeeded in one executemany; each row's ``WHERE``
-    still requires its own owner and claim attempt, as :func:`complete` does."""
-    if not rows:
-        return
-    table: Any = Delivery.__table__  # type: ignore[attr-defined]
-    statement = (
-        update(table)
-        .where(
-            table.c.id == bindparam("row_id"),
-            table.c.claimed_by == bindparam("owner"),
-            table.c.claim_attempt == bindparam("claim"),
-            table.c.state == DeliveryState.DELIVERING.value,
-        )
-        .values(
-            state=DeliveryState.SUCCEEDED.value,
-            attempts=bindparam("attempts"),
-            last_status=bindparam("status"),
-            last_error=None,
-            delivered_at=bindparam("finished"),
-            claimed_by=None,
-            claim_expires_at=None,
-        )
-    )
-    connection = await session.connection()
-    await connection.execute(statement, list(rows))
 
 
 async def requeue(session: AsyncSession, delivery_id: str, *, now: datetime) -> bool:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -143,33 +142,6 @@ async def for_events(session: AsyncSession, event_ids: Sequence[str]) -> list[Tr
         .order_by(col(Trigger.due_at), col(Trigger.id))
     )
     return list(result.scalars().all())
-
-
-async def complete_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Finish many claims with one executemany; each row's ``WHERE`` keeps the
-    owner-and-attempt check of :func:`complete` (rows: row_id, owner, claim,
-    state, fired_at, late)."""
-    if not rows:
-        return
-    table: Any = Trigger.__table__  # type: ignore[attr-defined]
-    statement = (
-        update(table)
-        .where(
-            table.c.id == bindparam("row_id"),
-            table.c.claimed_by == bindparam("owner"),
-            table.c.claim_attempt == bindparam("claim"),
-            table.c.state == TriggerState.CLAIMED.value,
-        )
-        .values(
-            state=bindparam("new_state"),
-            fired_at=bindparam("fired_at"),
-            late_by_seconds=bindparam("late"),
-            claimed_by=None,
-            claim_expires_at=None,
-        )
-    )
-    connection = await session.connection()
-    await connection.execute(statement, list(rows))
 
 
 async def backlog(session: AsyncSession, *, now: datetime) -> tuple[int, datetime | None]:

@@ -60,19 +60,20 @@ async def test_event_lock_does_not_block_trigger_completion(postgres_url: str) -
                     limit=10,
                 )
                 assert [t.type for t in claimed] == ["event.started"]
-                await trigger_store.complete_many(
+                await claims.complete_many(
                     session,
+                    trigger_store.QUEUE,
                     [
                         {
                             "row_id": t.id,
                             "owner": "d",
                             "claim": t.claim_attempt,
-                            "new_state": "fired",
-                            "fired_at": start,
-                            "late": 0.0,
                         }
                         for t in claimed
                     ],
+                    state="fired",
+                    fired_at=start,
+                    late_by_seconds=0.0,
                 )
 
         edit = asyncio.create_task(editor())
