@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 from sqlmodel import col
 
 from scheduler.config import Settings
@@ -36,7 +36,6 @@ from scheduler.exceptions import SchedulerError
 from scheduler.metrics import Metrics
 from scheduler.models import (
     Delivery,
-    DeliveryAttempt,
     DeliveryState,
     Event,
     EventType,
@@ -44,22 +43,20 @@ from scheduler.models import (
     Trigger,
     TriggerState,
 )
+from scheduler.reminders.outbox import CLAIM_BATCH, Outbox
 from scheduler.reminders.planning import Verdict, judge
 from scheduler.representation import event_public
 from scheduler.store import claims
 from scheduler.store import deliveries as delivery_store
 from scheduler.store import subscriptions as subscription_store
 from scheduler.store import triggers as trigger_store
-from scheduler.store.claims import claim_rows, claimable
 from scheduler.store.database import Database
 from scheduler.timezones import Clock
-from scheduler.webhooks.delivery import AttemptResult, Outcome, WebhookClient
+from scheduler.webhooks.delivery import WebhookClient
 from scheduler.webhooks.payloads import build_body, delivery_id
-from scheduler.webhooks.retries import next_delay
 
 logger = logging.getLogger(__name__)
 
-CLAIM_BATCH = 500  # rows per claim statement: large enough for bursts, small enough to lease
 TICK_SECONDS = 1.0  # re-arm the timer at least this often: long sleeps wake late (DESIGN.md)
 STOP_GRACE_SECONDS = 5.0  # in-flight attempts get this long to finish on shutdown
 
@@ -97,7 +94,6 @@ class Dispatcher:
     ) -> None:
         self._clock_sync = clock_sync
         self.metrics = metrics or Metrics()
-        #: called with the event after its scheduled start or end was processed
         #: called with the events whose scheduled start or end was just processed
         self.lifecycle_listeners: list[Callable[[list[Event]], Awaitable[None]]] = []
         self.db = db
@@ -110,19 +106,26 @@ class Dispatcher:
         self._lock_file: IO[str] | None = None
         self._refill_lock = asyncio.Lock()
         self._fire_lock = asyncio.Lock()
-        self._drain_lock = asyncio.Lock()
-        self._drain_again = False
         self._wake_pending = False
         self._stopping = False
         self._held: set[datetime] = set()  # instants with a date job in the scheduler
-        self._outcomes: list[Any] = []  # attempt outcomes waiting to be written
-        self._writer: asyncio.Task[None] | None = None
-        self._slots = asyncio.Semaphore(settings.webhook_concurrency)
-        self._queued = 0  # deliveries claimed by this process and not yet finished
-        self._queue_shrank = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.last_fire_lag: float | None = None
         self.fired_total = 0
+        self.outbox = Outbox(
+            db,
+            settings,
+            clock,
+            client,
+            self.metrics,
+            owner=self.owner,
+            spawn=self._spawn,
+            schedule_retry=self._schedule_retry,
+        )
+
+    async def attempt_now(self, delivery_id: str) -> None:
+        """Claim one delivery and attempt it now (ping, redeliver)."""
+        await self.outbox.attempt_now(delivery_id)
 
     # --- life cycle ----------------------------------------------------------------
 
@@ -276,6 +279,10 @@ class Dispatcher:
         except Exception:
             logger.exception("renewing leases failed", extra={"action": "renew"})
 
+    def _schedule_retry(self, retry_at: datetime) -> None:
+        if retry_at <= self.clock() + timedelta(seconds=self.settings.scheduler_horizon_seconds):
+            self._schedule(retry_at)
+
     def _schedule(self, instant: datetime) -> None:
         """Hold a date job for ``instant`` unless one is already held or running for it."""
         if self._scheduler is None or instant in self._held:
@@ -315,7 +322,7 @@ class Dispatcher:
                 await self.fire_due()
             except Exception:
                 logger.exception("firing triggers failed", extra={"action": "fire"})
-            await self.drain()
+            await self.outbox.drain()
         finally:
             # only now: a refill meanwhile must not queue a second job for this
             # instant (APScheduler would skip it as a concurrent instance)
@@ -350,8 +357,7 @@ class Dispatcher:
                     count, ready, lifecycle = await self._fan_out(session, claimed)
                 fired += count
                 for delivery, sub in ready:
-                    self._queued += 1
-                    self._spawn(self._attempt_in_slot(delivery, sub))
+                    self.outbox.send(delivery, sub)
                 if lifecycle:
                     # told after the claim lock is released: announcing (NOTIFY on
                     # PostgreSQL) must not delay the next due triggers
@@ -473,324 +479,6 @@ class Dispatcher:
             if row["id"] in inserted
         ]
         return fired, ready, lifecycle_events
-
-    # --- deliveries ----------------------------------------------------------------
-
-    async def drain(self) -> None:
-        """Attempt every due delivery, at most ``webhook_concurrency`` at a time."""
-        if self._drain_lock.locked():
-            self._drain_again = True
-            return
-        async with self._drain_lock:
-            self._drain_again = True
-            while self._drain_again:
-                self._drain_again = False
-                await self._drain_once()
-
-    async def _drain_once(self) -> None:
-        # Claim in batches and let each claimed delivery wait for one of the
-        # ``webhook_concurrency`` slots: claiming one row each time a slot frees
-        # up would cost a transaction per delivery. Leases of claimed rows that
-        # wait are renewed by the ``renew`` job.
-        while True:
-            while self._queued >= CLAIM_BATCH:
-                self._queue_shrank.clear()
-                await self._queue_shrank.wait()
-            limit = CLAIM_BATCH - self._queued
-            try:
-                now = self.db.sql_now(self.clock())
-                async with self.db.session() as session:
-                    claimed = await claims.claim_due(
-                        session,
-                        delivery_store.QUEUE,
-                        owner=self.owner,
-                        now=now,
-                        lease=self.lease,
-                        limit=limit,
-                    )
-                    subs = await subscription_store.by_ids(
-                        session, list({d.subscription_id for d in claimed})
-                    )
-            except Exception:
-                logger.exception("claiming deliveries failed", extra={"action": "deliver"})
-                return
-            for delivery in claimed:
-                self._queued += 1
-                self._spawn(self._attempt_in_slot(delivery, subs.get(delivery.subscription_id)))
-            if len(claimed) < limit:
-                return
-
-    async def _attempt_in_slot(self, delivery: Delivery, sub: Subscription | None) -> None:
-        try:
-            async with self._slots:
-                await self.attempt(delivery, sub)
-        except Exception:
-            logger.exception(
-                "delivery attempt failed", extra={"action": "deliver", "delivery_id": delivery.id}
-            )
-        finally:
-            self._queued -= 1
-            self._queue_shrank.set()
-
-    async def attempt_now(self, delivery_id_: str) -> None:
-        """Claim one delivery and attempt it inline (ping, redeliver)."""
-        now = self.db.sql_now(self.clock())
-        async with self.db.session() as session:
-            claimed = await claim_rows(
-                session,
-                Delivery,
-                where=(col(Delivery.id) == delivery_id_)
-                & claimable(
-                    Delivery,
-                    waiting=DeliveryState.PENDING.value,
-                    claimed=DeliveryState.DELIVERING.value,
-                    due_column=col(Delivery.next_attempt_at),
-                    now=now,
-                ),
-                order_by=col(Delivery.id),
-                claimed_state=DeliveryState.DELIVERING.value,
-                owner=self.owner,
-                lease_until=now + self.lease,
-                limit=1,
-            )
-            subs = await subscription_store.by_ids(session, [d.subscription_id for d in claimed])
-        for delivery in claimed:
-            await self.attempt(delivery, subs.get(delivery.subscription_id))
-
-    async def attempt(self, delivery: Delivery, sub: Subscription | None) -> None:
-        """One attempt of a claimed delivery, recorded, then completed or rescheduled."""
-        now = self.clock()
-        if sub is None or not sub.active:
-            async with self.db.session() as session:
-                await delivery_store.complete(
-                    session,
-                    delivery,
-                    owner=self.owner,
-                    state=DeliveryState.DEAD.value,
-                    last_error="the endpoint is deactivated",
-                )
-            return
-        secrets = [sub.secret]
-        if sub.previous_secret and (
-            sub.previous_secret_expires_at is None or sub.previous_secret_expires_at > now
-        ):
-            secrets.append(sub.previous_secret)
-        result = await self.client.send(
-            url=sub.url, msg_id=delivery.id, body=delivery.payload, secrets=secrets, now=now
-        )
-        attempts = delivery.attempts + 1
-        self.metrics.deliveries.labels(result.outcome.value).inc()
-        self.metrics.delivery_latency.observe(result.latency_ms / 1000)
-        logger.info(
-            "delivery %s attempt %d to %s: %s",
-            delivery.id,
-            attempts,
-            sub.url,
-            result.status if result.status is not None else result.error,
-            extra={
-                "action": "deliver",
-                "delivery_id": delivery.id,
-                "event_id": delivery.event_id,
-                "subscription_id": sub.id,
-                "status": result.status,
-                "latency_ms": round(result.latency_ms, 1),
-                "outcome": result.outcome.value,
-            },
-        )
-        retry_at = await self._record(delivery, sub, result, attempts, now)
-        if retry_at is not None:
-            horizon = now + timedelta(seconds=self.settings.scheduler_horizon_seconds)
-            if retry_at <= horizon:
-                self._schedule(retry_at)
-
-    async def _record(
-        self,
-        delivery: Delivery,
-        sub: Subscription,
-        result: AttemptResult,
-        attempts: int,
-        now: datetime,
-    ) -> datetime | None:
-        """Persist one attempt's outcome; returns when to retry, if ever.
-
-        Outcomes that arrive together are written in one transaction: under a
-        burst, a transaction per attempt would queue the claims of the next
-        due triggers behind hundreds of small writes.
-        """
-        done: asyncio.Future[datetime | None] = asyncio.get_running_loop().create_future()
-        self._outcomes.append((delivery, sub, result, attempts, now, done))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write_outcomes())
-        return await done
-
-    async def _write_outcomes(self) -> None:
-        await asyncio.sleep(0)  # let the attempts finishing alongside join this batch
-        while self._outcomes:
-            batch, self._outcomes = self._outcomes[:CLAIM_BATCH], self._outcomes[CLAIM_BATCH:]
-            try:
-                async with self.db.session() as session:
-                    plain = [item for item in batch if _plain_success(item[1], item[2])]
-                    await self._record_successes(session, plain)
-                    retries = [
-                        None
-                        if _plain_success(item[1], item[2])
-                        else await self._record_one(session, *item[:5])
-                        for item in batch
-                    ]
-            except Exception as err:
-                for *_, done in batch:
-                    if not done.done():
-                        done.set_exception(err)
-                continue
-            for (*_, done), retry_at in zip(batch, retries, strict=True):
-                if not done.done():
-                    done.set_result(retry_at)
-
-    async def _record_successes(self, session: Any, batch: list[Any]) -> None:
-        """Write plain successes with two statements for the whole batch."""
-        if not batch:
-            return
-        finished = self.clock()
-        attempts = [
-            {
-                "delivery_id": delivery.id,
-                "attempt": attempts_made,
-                "started_at": now,
-                "status": result.status,
-                "latency_ms": round(result.latency_ms, 3),
-                "error": None,
-                "response_excerpt": (result.excerpt or None) and result.excerpt[:1024],
-            }
-            for delivery, _sub, result, attempts_made, now, _done in batch
-        ]
-        await delivery_store.record_attempts(session, attempts)
-        await claims.complete_many(
-            session,
-            delivery_store.QUEUE,
-            [
-                {
-                    "row_id": delivery.id,
-                    "owner": self.owner,
-                    "claim": delivery.claim_attempt,
-                    "attempts": attempts_made,
-                    "status": result.status,
-                    "finished": finished,
-                }
-                for delivery, _sub, result, attempts_made, _now, _done in batch
-            ],
-            state=DeliveryState.SUCCEEDED.value,
-            attempts=bindparam("attempts"),
-            last_status=bindparam("status"),
-            last_error=None,
-            delivered_at=bindparam("finished"),
-        )
-
-    async def _record_one(
-        self,
-        session: Any,
-        delivery: Delivery,
-        sub: Subscription,
-        result: AttemptResult,
-        attempts: int,
-        now: datetime,
-    ) -> datetime | None:
-        finished = self.clock()
-        retry_at: datetime | None = None
-        await delivery_store.record_attempt(
-            session,
-            DeliveryAttempt(
-                delivery_id=delivery.id,
-                attempt=attempts,
-                started_at=now,
-                status=result.status,
-                latency_ms=round(result.latency_ms, 3),
-                error=result.error,
-                response_excerpt=(result.excerpt or None) and result.excerpt[:1024],
-            ),
-        )
-        common = {
-            "attempts": attempts,
-            "last_status": result.status,
-            "last_error": result.error,
-        }
-        if result.outcome is Outcome.SUCCESS:
-            await delivery_store.complete(
-                session,
-                delivery,
-                owner=self.owner,
-                state=DeliveryState.SUCCEEDED.value,
-                delivered_at=finished,
-                **common,
-            )
-            if sub.failing_since is not None:
-                await _update_sub(session, sub.id, failing_since=None)
-            return None
-        if result.outcome is Outcome.GONE:
-            await delivery_store.complete(
-                session, delivery, owner=self.owner, state=DeliveryState.DEAD.value, **common
-            )
-            await self._deactivate(session, sub, "the endpoint answered 410 Gone")
-            return None
-        delay = next_delay(
-            attempts, self.settings.webhook_retry_schedule, retry_after=result.retry_after
-        )
-        if delay is None:
-            state = DeliveryState.DEAD.value
-            self.metrics.dead.inc()
-            logger.warning(
-                "delivery %s is dead after %d attempts",
-                delivery.id,
-                attempts,
-                extra={"action": "deliver", "delivery_id": delivery.id},
-            )
-        else:
-            state = DeliveryState.PENDING.value
-            retry_at = finished + timedelta(seconds=delay)
-            self.metrics.retries.inc()
-        await delivery_store.complete(
-            session,
-            delivery,
-            owner=self.owner,
-            state=state,
-            next_attempt_at=retry_at or finished,
-            **common,
-        )
-        failing_since = sub.failing_since or now
-        if sub.failing_since is None:
-            await _update_sub(session, sub.id, failing_since=now)
-        limit = timedelta(hours=self.settings.webhook_disable_after_hours)
-        if now - failing_since >= limit:
-            await self._deactivate(
-                session,
-                sub,
-                f"no successful delivery since {failing_since.isoformat(timespec='seconds')}"
-                f"; last error: {result.error}",
-            )
-            retry_at = None
-        return retry_at
-
-    async def _deactivate(self, session: Any, sub: Subscription, reason: str) -> None:
-        await _update_sub(session, sub.id, active=False, disabled_reason=reason[:500])
-        await delivery_store.kill_pending_for(
-            session, sub.id, f"endpoint deactivated: {reason}"[:500]
-        )
-        logger.warning(
-            "webhook %s deactivated: %s",
-            sub.id,
-            reason,
-            extra={"action": "deactivate", "subscription_id": sub.id},
-        )
-
-
-def _plain_success(sub: Subscription, result: AttemptResult) -> bool:
-    """A success that changes nothing but its own delivery row (the common case)."""
-    return result.outcome is Outcome.SUCCESS and sub.failing_since is None
-
-
-async def _update_sub(session: Any, sub_id: str, **values: Any) -> None:
-    await session.execute(
-        update(Subscription).where(col(Subscription.id) == sub_id).values(**values)
-    )
 
 
 async def _tick() -> None:

@@ -1,0 +1,387 @@
+"""The outbox: delivering webhook messages that are due, with bounded concurrency.
+
+Deliveries are database rows (``scheduler.store.deliveries``). The outbox
+claims due ones in batches and lets each wait for one of
+``webhook_concurrency`` send slots (claiming one row whenever a slot frees up
+would cost a transaction per message), sends it through the shared
+:class:`WebhookClient`, and writes outcomes together: a success and its
+attempt log in two statements for the whole batch; failures one by one, with
+the retry schedule, ``410``-deactivation and the failing-endpoint limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, update
+from sqlmodel import col
+
+from scheduler.config import Settings
+from scheduler.metrics import Metrics
+from scheduler.models import Delivery, DeliveryAttempt, DeliveryState, Subscription
+from scheduler.store import claims
+from scheduler.store import deliveries as delivery_store
+from scheduler.store import subscriptions as subscription_store
+from scheduler.store.claims import claim_rows, claimable
+from scheduler.store.database import Database
+from scheduler.timezones import Clock
+from scheduler.webhooks.delivery import AttemptResult, Outcome, WebhookClient
+from scheduler.webhooks.retries import next_delay
+
+logger = logging.getLogger(__name__)
+
+CLAIM_BATCH = 500  # rows per claim or outcome statement
+
+
+class Outbox:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        client: WebhookClient,
+        metrics: Metrics,
+        *,
+        owner: str,
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        schedule_retry: Callable[[datetime], None],
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.client = client
+        self.metrics = metrics
+        self.owner = owner
+        self.lease = timedelta(seconds=settings.claim_lease_seconds)
+        self._spawn = spawn
+        self._schedule_retry = schedule_retry
+        self._drain_lock = asyncio.Lock()
+        self._drain_again = False
+        self._outcomes: list[Any] = []  # attempt outcomes waiting to be written
+        self._writer: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(settings.webhook_concurrency)
+        self._queued = 0  # deliveries claimed by this process and not yet finished
+        self._queue_shrank = asyncio.Event()
+
+    def send(self, delivery: Delivery, sub: Subscription | None) -> None:
+        """Send a delivery this process has claimed, as soon as a slot is free."""
+        self._queued += 1
+        self._spawn(self._attempt_in_slot(delivery, sub))
+
+    async def drain(self) -> None:
+        """Attempt every due delivery, at most ``webhook_concurrency`` at a time."""
+        if self._drain_lock.locked():
+            self._drain_again = True
+            return
+        async with self._drain_lock:
+            self._drain_again = True
+            while self._drain_again:
+                self._drain_again = False
+                await self._drain_once()
+
+    async def _drain_once(self) -> None:
+        # Claim in batches and let each claimed delivery wait for one of the
+        # ``webhook_concurrency`` slots: claiming one row each time a slot frees
+        # up would cost a transaction per delivery. Leases of claimed rows that
+        # wait are renewed by the ``renew`` job.
+        while True:
+            while self._queued >= CLAIM_BATCH:
+                self._queue_shrank.clear()
+                await self._queue_shrank.wait()
+            limit = CLAIM_BATCH - self._queued
+            try:
+                now = self.db.sql_now(self.clock())
+                async with self.db.session() as session:
+                    claimed = await claims.claim_due(
+                        session,
+                        delivery_store.QUEUE,
+                        owner=self.owner,
+                        now=now,
+                        lease=self.lease,
+                        limit=limit,
+                    )
+                    subs = await subscription_store.by_ids(
+                        session, list({d.subscription_id for d in claimed})
+                    )
+            except Exception:
+                logger.exception("claiming deliveries failed", extra={"action": "deliver"})
+                return
+            for delivery in claimed:
+                self._queued += 1
+                self._spawn(self._attempt_in_slot(delivery, subs.get(delivery.subscription_id)))
+            if len(claimed) < limit:
+                return
+
+    async def _attempt_in_slot(self, delivery: Delivery, sub: Subscription | None) -> None:
+        try:
+            async with self._slots:
+                await self.attempt(delivery, sub)
+        except Exception:
+            logger.exception(
+                "delivery attempt failed", extra={"action": "deliver", "delivery_id": delivery.id}
+            )
+        finally:
+            self._queued -= 1
+            self._queue_shrank.set()
+
+    async def attempt_now(self, delivery_id_: str) -> None:
+        """Claim one delivery and attempt it inline (ping, redeliver)."""
+        now = self.db.sql_now(self.clock())
+        async with self.db.session() as session:
+            claimed = await claim_rows(
+                session,
+                Delivery,
+                where=(col(Delivery.id) == delivery_id_)
+                & claimable(
+                    Delivery,
+                    waiting=DeliveryState.PENDING.value,
+                    claimed=DeliveryState.DELIVERING.value,
+                    due_column=col(Delivery.next_attempt_at),
+                    now=now,
+                ),
+                order_by=col(Delivery.id),
+                claimed_state=DeliveryState.DELIVERING.value,
+                owner=self.owner,
+                lease_until=now + self.lease,
+                limit=1,
+            )
+            subs = await subscription_store.by_ids(session, [d.subscription_id for d in claimed])
+        for delivery in claimed:
+            await self.attempt(delivery, subs.get(delivery.subscription_id))
+
+    async def attempt(self, delivery: Delivery, sub: Subscription | None) -> None:
+        """One attempt of a claimed delivery, recorded, then completed or rescheduled."""
+        now = self.clock()
+        if sub is None or not sub.active:
+            async with self.db.session() as session:
+                await delivery_store.complete(
+                    session,
+                    delivery,
+                    owner=self.owner,
+                    state=DeliveryState.DEAD.value,
+                    last_error="the endpoint is deactivated",
+                )
+            return
+        secrets = [sub.secret]
+        if sub.previous_secret and (
+            sub.previous_secret_expires_at is None or sub.previous_secret_expires_at > now
+        ):
+            secrets.append(sub.previous_secret)
+        result = await self.client.send(
+            url=sub.url, msg_id=delivery.id, body=delivery.payload, secrets=secrets, now=now
+        )
+        attempts = delivery.attempts + 1
+        self.metrics.deliveries.labels(result.outcome.value).inc()
+        self.metrics.delivery_latency.observe(result.latency_ms / 1000)
+        logger.info(
+            "delivery %s attempt %d to %s: %s",
+            delivery.id,
+            attempts,
+            sub.url,
+            result.status if result.status is not None else result.error,
+            extra={
+                "action": "deliver",
+                "delivery_id": delivery.id,
+                "event_id": delivery.event_id,
+                "subscription_id": sub.id,
+                "status": result.status,
+                "latency_ms": round(result.latency_ms, 1),
+                "outcome": result.outcome.value,
+            },
+        )
+        retry_at = await self._record(delivery, sub, result, attempts, now)
+        if retry_at is not None:
+            self._schedule_retry(retry_at)  # the dispatcher holds it if within its horizon
+
+    async def _record(
+        self,
+        delivery: Delivery,
+        sub: Subscription,
+        result: AttemptResult,
+        attempts: int,
+        now: datetime,
+    ) -> datetime | None:
+        """Persist one attempt's outcome; returns when to retry, if ever.
+
+        Outcomes that arrive together are written in one transaction: under a
+        burst, a transaction per attempt would queue the claims of the next
+        due triggers behind hundreds of small writes.
+        """
+        done: asyncio.Future[datetime | None] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((delivery, sub, result, attempts, now, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_outcomes())
+        return await done
+
+    async def _write_outcomes(self) -> None:
+        await asyncio.sleep(0)  # let the attempts finishing alongside join this batch
+        while self._outcomes:
+            batch, self._outcomes = self._outcomes[:CLAIM_BATCH], self._outcomes[CLAIM_BATCH:]
+            try:
+                async with self.db.session() as session:
+                    plain = [item for item in batch if _plain_success(item[1], item[2])]
+                    await self._record_successes(session, plain)
+                    retries = [
+                        None
+                        if _plain_success(item[1], item[2])
+                        else await self._record_one(session, *item[:5])
+                        for item in batch
+                    ]
+            except Exception as err:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(err)
+                continue
+            for (*_, done), retry_at in zip(batch, retries, strict=True):
+                if not done.done():
+                    done.set_result(retry_at)
+
+    async def _record_successes(self, session: Any, batch: list[Any]) -> None:
+        """Write plain successes with two statements for the whole batch."""
+        if not batch:
+            return
+        finished = self.clock()
+        attempts = [
+            {
+                "delivery_id": delivery.id,
+                "attempt": attempts_made,
+                "started_at": now,
+                "status": result.status,
+                "latency_ms": round(result.latency_ms, 3),
+                "error": None,
+                "response_excerpt": (result.excerpt or None) and result.excerpt[:1024],
+            }
+            for delivery, _sub, result, attempts_made, now, _done in batch
+        ]
+        await delivery_store.record_attempts(session, attempts)
+        await claims.complete_many(
+            session,
+            delivery_store.QUEUE,
+            [
+                {
+                    "row_id": delivery.id,
+                    "owner": self.owner,
+                    "claim": delivery.claim_attempt,
+                    "attempts": attempts_made,
+                    "status": result.status,
+                    "finished": finished,
+                }
+                for delivery, _sub, result, attempts_made, _now, _done in batch
+            ],
+            state=DeliveryState.SUCCEEDED.value,
+            attempts=bindparam("attempts"),
+            last_status=bindparam("status"),
+            last_error=None,
+            delivered_at=bindparam("finished"),
+        )
+
+    async def _record_one(
+        self,
+        session: Any,
+        delivery: Delivery,
+        sub: Subscription,
+        result: AttemptResult,
+        attempts: int,
+        now: datetime,
+    ) -> datetime | None:
+        finished = self.clock()
+        retry_at: datetime | None = None
+        await delivery_store.record_attempt(
+            session,
+            DeliveryAttempt(
+                delivery_id=delivery.id,
+                attempt=attempts,
+                started_at=now,
+                status=result.status,
+                latency_ms=round(result.latency_ms, 3),
+                error=result.error,
+                response_excerpt=(result.excerpt or None) and result.excerpt[:1024],
+            ),
+        )
+        common = {
+            "attempts": attempts,
+            "last_status": result.status,
+            "last_error": result.error,
+        }
+        if result.outcome is Outcome.SUCCESS:
+            await delivery_store.complete(
+                session,
+                delivery,
+                owner=self.owner,
+                state=DeliveryState.SUCCEEDED.value,
+                delivered_at=finished,
+                **common,
+            )
+            if sub.failing_since is not None:
+                await _update_sub(session, sub.id, failing_since=None)
+            return None
+        if result.outcome is Outcome.GONE:
+            await delivery_store.complete(
+                session, delivery, owner=self.owner, state=DeliveryState.DEAD.value, **common
+            )
+            await self._deactivate(session, sub, "the endpoint answered 410 Gone")
+            return None
+        delay = next_delay(
+            attempts, self.settings.webhook_retry_schedule, retry_after=result.retry_after
+        )
+        if delay is None:
+            state = DeliveryState.DEAD.value
+            self.metrics.dead.inc()
+            logger.warning(
+                "delivery %s is dead after %d attempts",
+                delivery.id,
+                attempts,
+                extra={"action": "deliver", "delivery_id": delivery.id},
+            )
+        else:
+            state = DeliveryState.PENDING.value
+            retry_at = finished + timedelta(seconds=delay)
+            self.metrics.retries.inc()
+        await delivery_store.complete(
+            session,
+            delivery,
+            owner=self.owner,
+            state=state,
+            next_attempt_at=retry_at or finished,
+            **common,
+        )
+        failing_since = sub.failing_since or now
+        if sub.failing_since is None:
+            await _update_sub(session, sub.id, failing_since=now)
+        limit = timedelta(hours=self.settings.webhook_disable_after_hours)
+        if now - failing_since >= limit:
+            await self._deactivate(
+                session,
+                sub,
+                f"no successful delivery since {failing_since.isoformat(timespec='seconds')}"
+                f"; last error: {result.error}",
+            )
+            retry_at = None
+        return retry_at
+
+    async def _deactivate(self, session: Any, sub: Subscription, reason: str) -> None:
+        await _update_sub(session, sub.id, active=False, disabled_reason=reason[:500])
+        await delivery_store.kill_pending_for(
+            session, sub.id, f"endpoint deactivated: {reason}"[:500]
+        )
+        logger.warning(
+            "webhook %s deactivated: %s",
+            sub.id,
+            reason,
+            extra={"action": "deactivate", "subscription_id": sub.id},
+        )
+
+
+def _plain_success(sub: Subscription, result: AttemptResult) -> bool:
+    """A success that changes nothing but its own delivery row (the common case)."""
+    return result.outcome is Outcome.SUCCESS and sub.failing_since is None
+
+
+async def _update_sub(session: Any, sub_id: str, **values: Any) -> None:
+    await session.execute(
+        update(Subscription).where(col(Subscription.id) == sub_id).values(**values)
+    )
