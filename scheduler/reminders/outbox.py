@@ -26,7 +26,6 @@ from scheduler.models import Delivery, DeliveryAttempt, DeliveryState, Subscript
 from scheduler.store import claims
 from scheduler.store import deliveries as delivery_store
 from scheduler.store import subscriptions as subscription_store
-from scheduler.store.claims import claim_rows, claimable
 from scheduler.store.database import Database
 from scheduler.timezones import Clock
 from scheduler.webhooks.delivery import AttemptResult, Outcome, WebhookClient
@@ -132,22 +131,14 @@ class Outbox:
         """Claim one delivery and attempt it inline (ping, redeliver)."""
         now = self.db.sql_now(self.clock())
         async with self.db.session() as session:
-            claimed = await claim_rows(
+            claimed = await claims.claim_due(
                 session,
-                Delivery,
-                where=(col(Delivery.id) == delivery_id_)
-                & claimable(
-                    Delivery,
-                    waiting=DeliveryState.PENDING.value,
-                    claimed=DeliveryState.DELIVERING.value,
-                    due_column=col(Delivery.next_attempt_at),
-                    now=now,
-                ),
-                order_by=col(Delivery.id),
-                claimed_state=DeliveryState.DELIVERING.value,
+                delivery_store.QUEUE,
                 owner=self.owner,
-                lease_until=now + self.lease,
+                now=now,
+                lease=self.lease,
                 limit=1,
+                row_id=delivery_id_,
             )
             subs = await subscription_store.by_ids(session, [d.subscription_id for d in claimed])
         for delivery in claimed:

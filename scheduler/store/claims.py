@@ -97,15 +97,21 @@ async def claim_due(
     now: datetime | Any,
     lease: timedelta,
     limit: int,
+    row_id: str | None = None,
 ) -> Sequence[Row]:
-    """Claim up to ``limit`` rows that are due, or whose lease has expired."""
+    """Claim up to ``limit`` rows that are due, or whose lease has expired
+    (only the row ``row_id`` when given: a ping or a redelivery sent at once)."""
     due = queue.due_column()
+    where = claimable(
+        queue.model, waiting=queue.waiting, claimed=queue.claimed, due_column=due, now=now
+    )
+    if row_id is not None:
+        model: Any = queue.model
+        where = and_(col(model.id) == row_id, where)
     return await claim_rows(
         session,
         queue.model,
-        where=claimable(
-            queue.model, waiting=queue.waiting, claimed=queue.claimed, due_column=due, now=now
-        ),
+        where=where,
         order_by=due,
         claimed_state=queue.claimed,
         owner=owner,
