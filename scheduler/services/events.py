@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.config import Settings
-from scheduler.exceptions import Conflict, IdempotencyKeyReused, InvalidInput, NotFound
+from scheduler.exceptions import Conflict, IdempotencyKeyReused, InvalidInput
 from scheduler.models import (
     Event,
     EventCreate,
@@ -149,9 +149,7 @@ class EventService:
 
     async def get(self, event_id: str) -> Event:
         async with self.db.session() as session:
-            event = await event_store.get(session, event_id)
-        if event is None:
-            raise NotFound(f"no event with id {event_id!r}")
+            event = await event_store.require(session, event_id)
         return event
 
     async def list_page(
@@ -255,9 +253,7 @@ class EventService:
             if required in fields and fields[required] is None:
                 raise InvalidInput(f"{required} cannot be removed", field=required)
         async with self.db.session() as session:
-            event = await event_store.get(session, event_id, for_update=True)
-            if event is None:
-                raise NotFound(f"no event with id {event_id!r}")
+            event = await event_store.require(session, event_id, for_update=True)
             if event.status == CANCELLED:
                 raise Conflict("this event is cancelled and can no longer change")
             before = _snapshot(event)
@@ -338,9 +334,7 @@ class EventService:
 
     async def cancel(self, event_id: str) -> Event:
         async with self.db.session() as session:
-            event = await event_store.get(session, event_id, for_update=True)
-            if event is None:
-                raise NotFound(f"no event with id {event_id!r}")
+            event = await event_store.require(session, event_id, for_update=True)
             if event.status == CANCELLED:
                 return event
             now = self.clock()
@@ -372,9 +366,7 @@ class EventService:
 
     async def _mark(self, event_id: str, *, started: bool) -> Event:
         async with self.db.session() as session:
-            event = await event_store.get(session, event_id, for_update=True)
-            if event is None:
-                raise NotFound(f"no event with id {event_id!r}")
+            event = await event_store.require(session, event_id, for_update=True)
             if event.status == CANCELLED:
                 raise Conflict("this event is cancelled; it cannot go live or end")
             if event.actual_end is not None:
@@ -410,9 +402,7 @@ class EventService:
 
     async def delete(self, event_id: str) -> None:
         async with self.db.session() as session:
-            event = await event_store.get(session, event_id, for_update=True)
-            if event is None:
-                raise NotFound(f"no event with id {event_id!r}")
+            event = await event_store.require(session, event_id, for_update=True)
             channel = event.channel
             await event_store.remove(session, event_id)
         await self._notify(EventChange("deleted", event_id, None, channel))

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 
 from scheduler.calendar.render import CalendarMeta, Piece, render_feed, render_vevent
 from scheduler.config import Settings
-from scheduler.exceptions import NotFound
 from scheduler.metrics import Metrics
 from scheduler.models import Event
 from scheduler.services.events import EventChange
@@ -168,9 +167,7 @@ class FeedService:
 
     async def _build_event(self, event_id: str) -> RenderedFeed:
         async with self.db.session() as session:
-            event = await event_store.get(session, event_id)
-        if event is None:
-            raise NotFound(f"no event with id {event_id!r}")
+            event = await event_store.require(session, event_id)
         pieces = await self._pieces_for([event])
         meta = CalendarMeta(event.title, "", self.meta.refresh, event.timezone)
         status = "cancelled-" if event.status == CANCELLED else ""

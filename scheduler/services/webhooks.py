@@ -74,9 +74,7 @@ class WebhookService:
 
     async def get(self, sub_id: str) -> Subscription:
         async with self.db.session() as session:
-            sub = await subscription_store.get(session, sub_id)
-        if sub is None:
-            raise NotFound(f"no webhook with id {sub_id!r}")
+            sub = await subscription_store.require(session, sub_id)
         return sub
 
     async def list_all(self) -> Sequence[Subscription]:
@@ -91,9 +89,7 @@ class WebhookService:
         if "url" in fields:
             await self._check_url(fields["url"])
         async with self.db.session() as session:
-            sub = await subscription_store.get(session, sub_id)
-            if sub is None:
-                raise NotFound(f"no webhook with id {sub_id!r}")
+            sub = await subscription_store.require(session, sub_id)
             for name, value in fields.items():
                 setattr(sub, name, value)
             if fields.get("active") is True:
@@ -105,17 +101,13 @@ class WebhookService:
 
     async def delete(self, sub_id: str) -> None:
         async with self.db.session() as session:
-            sub = await subscription_store.get(session, sub_id)
-            if sub is None:
-                raise NotFound(f"no webhook with id {sub_id!r}")
+            sub = await subscription_store.require(session, sub_id)
             await session.delete(sub)
 
     async def rotate_secret(self, sub_id: str) -> Subscription:
         now = self.clock()
         async with self.db.session() as session:
-            sub = await subscription_store.get(session, sub_id)
-            if sub is None:
-                raise NotFound(f"no webhook with id {sub_id!r}")
+            sub = await subscription_store.require(session, sub_id)
             sub.previous_secret = sub.secret
             sub.previous_secret_expires_at = now + timedelta(
                 hours=self.settings.webhook_secret_grace_hours

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from scheduler.exceptions import NotFound
 from scheduler.models import Event
 from scheduler.status import CANCELLED, State
 
@@ -72,6 +73,14 @@ async def get(session: AsyncSession, event_id: str, *, for_update: bool = False)
         query = query.with_for_update(key_share=True)
     result = await session.execute(query)
     return result.scalar_one_or_none()
+
+
+async def require(session: AsyncSession, event_id: str, *, for_update: bool = False) -> Event:
+    """The event, or :class:`NotFound` naming the id."""
+    event = await get(session, event_id, for_update=for_update)
+    if event is None:
+        raise NotFound(f"no event with id {event_id!r}")
+    return event
 
 
 async def list_page(

@@ -8,11 +8,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from scheduler.exceptions import NotFound
 from scheduler.models import Subscription
 
 
 async def get(session: AsyncSession, sub_id: str) -> Subscription | None:
     return await session.get(Subscription, sub_id)
+
+
+async def require(session: AsyncSession, sub_id: str) -> Subscription:
+    """The subscription, or :class:`NotFound` naming the id."""
+    sub = await get(session, sub_id)
+    if sub is None:
+        raise NotFound(f"no webhook with id {sub_id!r}")
+    return sub
 
 
 async def list_all(session: AsyncSession) -> Sequence[Subscription]:
