@@ -214,13 +214,13 @@ class Outbox:
             batch, self._outcomes = self._outcomes[:CLAIM_BATCH], self._outcomes[CLAIM_BATCH:]
             try:
                 async with self.db.session() as session:
-                    plain = [item for item in batch if _plain_success(item[1], item[2])]
-                    await self._record_successes(session, plain)
+                    plain = [_plain_success(item[1], item[2]) for item in batch]
+                    await self._record_successes(
+                        session, [item for item, ok in zip(batch, plain, strict=True) if ok]
+                    )
                     retries = [
-                        None
-                        if _plain_success(item[1], item[2])
-                        else await self._record_one(session, *item[:5])
-                        for item in batch
+                        None if ok else await self._record_one(session, *item[:5])
+                        for item, ok in zip(batch, plain, strict=True)
                     ]
             except Exception as err:
                 for *_, done in batch:

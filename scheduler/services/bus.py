@@ -45,8 +45,6 @@ class ChangeBus:
         self._listeners: list[Listener] = []
         self._task: asyncio.Task[None] | None = None
         self._connection: Any = None
-        self.connected = asyncio.Event()
-        self.received = 0
 
     @property
     def distributed(self) -> bool:
@@ -112,7 +110,6 @@ class ChangeBus:
             with contextlib.suppress(Exception):
                 await self._connection.close(timeout=2)
             self._connection = None
-        self.connected.clear()
 
     async def _listen_forever(self) -> None:
         delay = RECONNECT_FIRST
@@ -125,7 +122,6 @@ class ChangeBus:
                 self._connection = await asyncpg.connect(dsn, timeout=5)
                 self._connection.add_termination_listener(lambda _conn, ev=lost: ev.set())
                 await self._connection.add_listener(CHANNEL, self._on_notification)
-                self.connected.set()
                 delay = RECONNECT_FIRST
                 logger.info("listening for changes from other replicas", extra={"action": "bus"})
                 if not first:
@@ -158,7 +154,6 @@ class ChangeBus:
         if message.get("from") == self.owner:
             return  # our own change: listeners already heard it
         for kind, event_id in message.get("changes", []):
-            self.received += 1
             asyncio.get_running_loop().create_task(self._remote(str(kind), str(event_id)))
 
     async def _remote(self, kind: str, event_id: str) -> None:
