@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlmodel import col
 
 from scheduler.config import Settings
@@ -460,14 +460,7 @@ class Dispatcher:
                         "created_at": now,
                     }
                 )
-        await claims.complete_many(
-            session,
-            trigger_store.QUEUE,
-            completions,
-            state=bindparam("new_state"),
-            fired_at=bindparam("fired_at"),
-            late_by_seconds=bindparam("late"),
-        )
+        await trigger_store.finish_claims(session, completions)
         inserted = await delivery_store.insert_new(session, new_deliveries)
         # a delivery that already existed (a trigger fanned out again after a
         # crash) is not ours to send: the ordinary drain picks it up. The rows

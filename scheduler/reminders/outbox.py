@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import update
 from sqlmodel import col
 
 from scheduler.config import Settings
@@ -249,9 +249,8 @@ class Outbox:
             for delivery, _sub, result, attempts_made, now, _done in batch
         ]
         await delivery_store.record_attempts(session, attempts)
-        await claims.complete_many(
+        await delivery_store.finish_successes(
             session,
-            delivery_store.QUEUE,
             [
                 {
                     "row_id": delivery.id,
@@ -263,11 +262,6 @@ class Outbox:
                 }
                 for delivery, _sub, result, attempts_made, _now, _done in batch
             ],
-            state=DeliveryState.SUCCEEDED.value,
-            attempts=bindparam("attempts"),
-            last_status=bindparam("status"),
-            last_error=None,
-            delivered_at=bindparam("finished"),
         )
 
     async def _record_one(

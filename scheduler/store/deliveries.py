@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.models import Delivery, DeliveryAttempt, DeliveryState
+from scheduler.store import claims
 from scheduler.store.claims import Queue, owned
 
 #: how the dispatcher claims deliveries
@@ -137,3 +138,18 @@ async def retrying(session: AsyncSession) -> int:
         .where(col(Delivery.state) == DeliveryState.PENDING.value, col(Delivery.attempts) > 0)
     )
     return int(result.scalar_one())
+
+
+async def finish_successes(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Mark claimed deliveries succeeded in one statement; rows carry ``row_id``,
+    ``owner``, ``claim`` (the claim to match), ``attempts``, ``status``, ``finished``."""
+    await claims.complete_many(
+        session,
+        QUEUE,
+        rows,
+        state=DeliveryState.SUCCEEDED.value,
+        attempts=bindparam("attempts"),
+        last_status=bindparam("status"),
+        last_error=None,
+        delivered_at=bindparam("finished"),
+    )

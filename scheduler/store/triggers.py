@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.models import EventType, Trigger, TriggerState
 from scheduler.reminders.planning import SCHEDULED_TYPES, PlannedTrigger
+from scheduler.store import claims
 from scheduler.store.claims import Queue
 
 #: Once past these, a trigger whose time changes to the future is armed again.
@@ -158,3 +160,16 @@ async def backlog(session: AsyncSession, *, now: datetime) -> tuple[int, datetim
     if value is not None and value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return int(pending.scalar_one()), value
+
+
+async def finish_claims(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Finish claimed triggers in one statement; rows carry ``row_id``, ``owner``,
+    ``claim`` (the claim to match), ``new_state``, ``fired_at`` and ``late``."""
+    await claims.complete_many(
+        session,
+        QUEUE,
+        rows,
+        state=bindparam("new_state"),
+        fired_at=bindparam("fired_at"),
+        late_by_seconds=bindparam("late"),
+    )
