@@ -99,15 +99,26 @@ async def claim_due(
     limit: int,
     row_id: str | None = None,
 ) -> Sequence[Row]:
-    """Claim up to ``limit`` rows that are due, or whose lease has expired
-    (only the row ``row_id`` when given: a ping or a redelivery sent at once)."""
+    """Claim up to ``limit`` rows that are due, or whose lease has expired.
+
+    With ``row_id`` (a ping or a redelivery, sent at once) only that row is
+    claimed, and whatever its due time: comparing it with the database's
+    ``now()`` could miss a row just written with this process's clock.
+    """
     due = queue.due_column()
-    where = claimable(
-        queue.model, waiting=queue.waiting, claimed=queue.claimed, due_column=due, now=now
-    )
-    if row_id is not None:
-        model: Any = queue.model
-        where = and_(col(model.id) == row_id, where)
+    model: Any = queue.model
+    if row_id is None:
+        where = claimable(
+            model, waiting=queue.waiting, claimed=queue.claimed, due_column=due, now=now
+        )
+    else:
+        where = and_(
+            col(model.id) == row_id,
+            or_(
+                col(model.state) == queue.waiting,
+                and_(col(model.state) == queue.claimed, col(model.claim_expires_at) < now),
+            ),
+        )
     return await claim_rows(
         session,
         queue.model,
