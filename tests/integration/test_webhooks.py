@@ -65,6 +65,18 @@ async def create_event(client: Client, **fields: Any) -> dict[str, Any]:
     return event
 
 
+async def settled_delivery(client: Client, sub_id: str, timeout: float = 3.0) -> dict[str, Any]:
+    """The newest delivery once its last attempt is recorded: the receiver sees a
+    request before the service has written down the answer it got."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        log = await (await client.get(f"/api/webhooks/{sub_id}/deliveries", headers=AUTH)).json()
+        delivery: dict[str, Any] = log["items"][0]
+        if delivery["state"] != "delivering" or asyncio.get_running_loop().time() > deadline:
+            return delivery
+        await asyncio.sleep(0.05)
+
+
 async def test_started_and_ended_fire_on_time(app_client: Client, receiver: Receiver) -> None:
     await subscribe(app_client, receiver, types=["event.started", "event.ended"])
     event = await create_event(app_client, start=local_in(2), end=local_in(4))
@@ -168,8 +180,7 @@ async def test_retries_keep_the_webhook_id(app_client: Client, receiver: Receive
     # each attempt signs anew, so the timestamp header may differ; the body does not
     assert len({str(r.body) for r in receiver.received}) == 1
 
-    log = await (await app_client.get(f"/api/webhooks/{sub['id']}/deliveries", headers=AUTH)).json()
-    delivery = log["items"][0]
+    delivery = await settled_delivery(app_client, sub["id"])
     assert delivery["id"] == ids.pop()
     assert delivery["state"] == "succeeded"
     assert [a["status"] for a in delivery["attempt_log"]] == [500, 500, 200]
