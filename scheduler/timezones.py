@@ -241,7 +241,7 @@ class Transition:
     utc: datetime
     before: timedelta
     after: timedelta
-    is_dst: bool  # whether the new offset is daylight-saving time
+    is_dst: bool  # whether the new offset is the daylight (higher) one of a seasonal change
     name: str  # abbreviation in force afterwards, e.g. CEST
 
 
@@ -268,8 +268,16 @@ def transitions(
         before, after = infos[i - 1][0], infos[i][0]
         if before == after and infos[i - 1][2] == infos[i][2]:
             continue  # pytz records some no-op entries
+        # Daylight is the higher offset of a seasonal change. The tz database
+        # gives some zones a negative DST (Casablanca's +00 during Ramadan, within
+        # +01 all year): written as such, readers that derive the transition
+        # instant from the DAYLIGHT/STANDARD pair (dateutil, under icalendar)
+        # put the change an hour off. A change of base offset is STANDARD.
+        seasonal = bool(infos[i][1]) or bool(infos[i - 1][1])
         found.append(
-            Transition(at.replace(tzinfo=UTC), before, after, bool(infos[i][1]), infos[i][2])
+            Transition(
+                at.replace(tzinfo=UTC), before, after, seasonal and after > before, infos[i][2]
+            )
         )
     return initial, found
 
@@ -279,7 +287,9 @@ def zone_abbreviation(zone_name: str, instant: datetime) -> str:
 
 
 def is_dst_at(zone_name: str, instant: datetime) -> bool:
-    return bool(to_local(zone_name, instant).dst())
+    """Daylight-saving time in the positive sense (see :func:`transitions`)."""
+    dst = to_local(zone_name, instant).dst()
+    return dst is not None and dst > timedelta(0)
 
 
 def wall_time_means(zone_name: str, wall: datetime, instant: datetime) -> bool:

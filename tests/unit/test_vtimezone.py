@@ -55,7 +55,9 @@ def test_offsets_match_tz_database(zone: str, data: st.DataObject) -> None:
         assert instant.astimezone(tz).utcoffset() == expected, (zone, instant)
 
 
-@pytest.mark.parametrize("zone", ["Europe/Brussels", "America/New_York", "Australia/Lord_Howe"])
+@pytest.mark.parametrize(
+    "zone", ["Europe/Brussels", "America/New_York", "Australia/Lord_Howe", "Africa/Casablanca"]
+)
 def test_offsets_exactly_around_each_change(zone: str) -> None:
     tz = interpreted(zone, 2018, 2030).to_tz(lookup_tzid=False)
     instant = datetime(2018, 1, 1, tzinfo=UTC)
