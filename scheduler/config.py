@@ -45,6 +45,7 @@ class Settings(BaseModel):
 
     scheduler_horizon_seconds: float = Field(60, gt=0)
     scheduler_refill_seconds: float = Field(15, gt=0)
+    dispatch_lookahead_seconds: float = Field(2, ge=0)
     claim_lease_seconds: float = Field(60, gt=0)
     trigger_grace_seconds: float = Field(900, ge=0)
     replica_id: str = ""

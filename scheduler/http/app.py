@@ -58,6 +58,8 @@ logger = logging.getLogger(__name__)
 # Waiting for a database at start: first retry after this, doubling up to the cap.
 DB_RETRY_FIRST = 0.5
 DB_RETRY_MAX = 10.0
+#: event changes that take back what a dispatcher prepared for the event
+WITHDRAWING = frozenset({"updated", "cancelled", "started", "ended", "deleted"})
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -132,10 +134,15 @@ async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
     app[HEALTH] = HealthService(db, settings, clock, dispatcher, app[METRICS])
     _publish_lifecycle(app)
 
-    async def wake(_change: EventChange) -> None:
-        dispatcher.wake()
+    async def on_change(change: EventChange) -> None:
+        if change.kind in WITHDRAWING:
+            dispatcher.withdraw(change.event_id)  # the change took back its triggers
+        elif change.kind == "resync":
+            await dispatcher.revalidate()  # changes may have been missed
+        if change.kind != "state":  # a start or end the dispatcher announced moves no trigger
+            dispatcher.wake()
 
-    app[BUS].subscribe(wake)
+    app[BUS].subscribe(on_change)
 
     async def begin() -> None:
         if sync is not None:

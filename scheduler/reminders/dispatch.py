@@ -1,13 +1,23 @@
 """Firing triggers on time and delivering their webhooks: the only APScheduler user.
 
 The database holds every trigger and delivery; APScheduler only provides the
-timing. An interval job refills the ``AsyncIOScheduler`` with one date job per
-distinct instant at which something falls due within a short horizon, so
-memory does not grow with the number of future events; any event change wakes
-a refill at once. When a date job runs it *claims* the due rows in the
-database (``scheduler.store.claims``) before doing anything, fans triggers out
-into one delivery per matching subscription, and drains due deliveries through
-the shared webhook client with bounded concurrency.
+timing. An interval job refills the ``AsyncIOScheduler`` from the database
+within a short horizon, so memory does not grow with the number of future
+events; any event change wakes a refill at once. The horizon holds a
+*prepare* job for the earliest waiting trigger and one date job per instant
+at which a delivery (a retry) falls due.
+
+The prepare job runs ``dispatch_lookahead_seconds / 2`` before the earliest
+trigger and *claims* in the database (``scheduler.store.claims``) every
+trigger due within the lookahead, judges it as of its due time, and fans it
+out into one delivery per matching subscription, written already claimed by
+this process, in one transaction. The messages then wait in memory
+(``scheduler.reminders.prepared``) and go out at their instant; only then is
+the trigger recorded as fired. A change to an event takes back what was
+prepared for it (``trigger_store.release_prepared``, in the change's own
+transaction, then in memory when the change is heard). Date jobs for
+deliveries drain them through the shared webhook client with bounded
+concurrency.
 
 APScheduler's defaults would silently drop work: ``misfire_grace_time`` is one
 second, so every job runs however late (``None``) and lateness is judged here,
@@ -45,6 +55,7 @@ from scheduler.models import (
 )
 from scheduler.reminders.outbox import CLAIM_BATCH, Outbox
 from scheduler.reminders.planning import Verdict, judge
+from scheduler.reminders.prepared import Prepared, PreparedMessages
 from scheduler.representation import event_public
 from scheduler.store import claims
 from scheduler.store import deliveries as delivery_store
@@ -59,6 +70,7 @@ logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0  # re-arm the timer at least this often: long sleeps wake late (DESIGN.md)
 STOP_GRACE_SECONDS = 5.0  # in-flight attempts get this long to finish on shutdown
+WRITE_WAIT_SECONDS = 2.0  # bookkeeping waits at most this long for a quiet moment
 
 VERDICT_STATE = {
     Verdict.FIRE: TriggerState.FIRED,
@@ -102,6 +114,14 @@ class Dispatcher:
         self.client = client
         self.owner = settings.replica_id or default_owner()
         self.lease = timedelta(seconds=settings.claim_lease_seconds)
+        self.lookahead = timedelta(seconds=settings.dispatch_lookahead_seconds)
+        self.prepared = PreparedMessages(clock, self._release_prepared)
+        self._prepare_for: datetime | None = None  # trigger instant the prepare job is set for
+        self._preparing = False
+        self._prepare_again = False
+        self._fired: list[dict[str, Any]] = []  # completions of sent triggers, to write
+        self._fired_events: list[Event] = []  # their starts and ends, to announce
+        self._finisher: asyncio.Task[None] | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._lock_file: IO[str] | None = None
         self._refill_lock = asyncio.Lock()
@@ -121,6 +141,7 @@ class Dispatcher:
             owner=self.owner,
             spawn=self._spawn,
             schedule_retry=self._schedule_retry,
+            quiet=self._quiet,
         )
 
     async def attempt_now(self, delivery_id: str) -> None:
@@ -173,6 +194,7 @@ class Dispatcher:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
             self._held.clear()
+        await self._give_back(self.prepared.withdraw())
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=STOP_GRACE_SECONDS)
             for task in pending:
@@ -210,6 +232,7 @@ class Dispatcher:
         return len(self._scheduler.get_jobs()) if self._scheduler else 0
 
     def next_fire_time(self) -> datetime | None:
+        """The next instant at which something this process holds falls due."""
         if self._scheduler is None:
             return None
         times = [
@@ -217,6 +240,7 @@ class Dispatcher:
             for j in self._scheduler.get_jobs()
             if j.id.startswith("due:") and j.next_run_time
         ]
+        times += [t for t in (self._prepare_for, self.prepared.next_instant()) if t is not None]
         return min(times) if times else None
 
     # --- timing --------------------------------------------------------------------
@@ -258,13 +282,15 @@ class Dispatcher:
             now = self.clock()
             until = now + timedelta(seconds=self.settings.scheduler_horizon_seconds)
             async with self.db.session() as session:
-                instants = set(
-                    await claims.due_instants(session, trigger_store.QUEUE, until=until, now=now)
+                triggers = await claims.due_instants(
+                    session, trigger_store.QUEUE, until=until, now=now
                 )
-                instants |= set(
-                    await claims.due_instants(session, delivery_store.QUEUE, until=until, now=now)
+                deliveries = await claims.due_instants(
+                    session, delivery_store.QUEUE, until=until, now=now
                 )
-            for instant in instants:
+            if triggers:
+                self._arm_prepare(min(triggers))
+            for instant in set(deliveries):
                 self._schedule(instant)
         except Exception:
             logger.exception("refill failed", extra={"action": "refill"})
@@ -278,6 +304,51 @@ class Dispatcher:
                 await claims.renew(session, delivery_store.QUEUE, owner=self.owner, until=until)
         except Exception:
             logger.exception("renewing leases failed", extra={"action": "renew"})
+
+    def _arm_prepare(self, instant: datetime) -> None:
+        """Run the prepare job half the lookahead before ``instant`` (a trigger's due
+        time), unless it is already set to run for an earlier one."""
+        if self._scheduler is None:
+            return
+        if self._prepare_for is not None and self._prepare_for <= instant:
+            return
+        self._prepare_for = instant
+        real = datetime.now(UTC)
+        run_at = max(real, real + (instant - self.lookahead / 2 - self.clock()))
+        self._scheduler.add_job(
+            self._prepare_job, "date", run_date=run_at, id="prepare", replace_existing=True
+        )
+
+    async def _prepare_job(self) -> None:
+        # returns at once: a prepare pass may outlast the next job of this id,
+        # which APScheduler would skip as a second running instance
+        self._prepare_for = None
+        self._spawn(self._prepare())
+
+    async def _prepare(self) -> None:
+        """Claim, fan out and prepare every trigger due within the lookahead, then
+        set the prepare job for the earliest trigger still waiting."""
+        if self._preparing:
+            self._prepare_again = True
+            return
+        self._preparing = True
+        try:
+            self._prepare_again = True
+            while self._prepare_again and not self._stopping:
+                self._prepare_again = False
+                try:
+                    await self.fire_due()
+                except Exception:
+                    logger.exception("firing triggers failed", extra={"action": "fire"})
+                await self.outbox.drain()  # deliveries a crashed process left, if any
+            async with self.db.session() as session:
+                upcoming = await claims.next_due(session, trigger_store.QUEUE)
+            if upcoming is not None:
+                self._arm_prepare(upcoming)
+        except Exception:
+            logger.exception("preparing triggers failed", extra={"action": "fire"})
+        finally:
+            self._preparing = False
 
     def _schedule_retry(self, retry_at: datetime) -> None:
         if retry_at <= self.clock() + timedelta(seconds=self.settings.scheduler_horizon_seconds):
@@ -318,10 +389,6 @@ class Dispatcher:
 
     async def _run_due(self, instant: datetime) -> None:
         try:
-            try:
-                await self.fire_due()
-            except Exception:
-                logger.exception("firing triggers failed", extra={"action": "fire"})
             await self.outbox.drain()
         finally:
             # only now: a refill meanwhile must not queue a second job for this
@@ -331,13 +398,14 @@ class Dispatcher:
     # --- triggers ------------------------------------------------------------------
 
     async def fire_due(self) -> int:
-        """Claim every due trigger (or expired claim), judge it, fan it out, send.
+        """Claim every trigger due within the lookahead (or under an expired claim),
+        judge it, fan it out; send what is due, prepare the rest.
 
         Claiming the triggers, fanning them out and claiming the new deliveries
-        for this process happen in one transaction, so the messages go out
-        right after it commits; should this process die before they are
-        acknowledged, their leases expire and any replica sends them again
-        under the same ``webhook-id``.
+        for this process happen in one transaction, so the messages can go out
+        right after it commits (or at their instant); should this process die
+        before they are acknowledged, their leases expire and any replica sends
+        them again under the same ``webhook-id``.
         """
         fired = 0
         async with self._fire_lock:
@@ -351,13 +419,15 @@ class Dispatcher:
                         now=now,
                         lease=self.lease,
                         limit=CLAIM_BATCH,
+                        ahead=self.lookahead,
                     )
                     if not claimed:
                         break
-                    count, ready, lifecycle = await self._fan_out(session, claimed)
+                    count, ready, lifecycle, prepared = await self._fan_out(session, claimed)
                 fired += count
                 for delivery, sub in ready:
                     self.outbox.send(delivery, sub)
+                self.prepared.hold(prepared)
                 if lifecycle:
                     # told after the claim lock is released: announcing (NOTIFY on
                     # PostgreSQL) must not delay the next due triggers
@@ -366,6 +436,124 @@ class Dispatcher:
                     break
         self.fired_total += fired
         return fired
+
+    def _release_prepared(self, due: datetime, items: list[Prepared]) -> None:
+        """A prepared instant has come: send its messages, then book the triggers."""
+        for item in items:
+            for delivery, sub in item.sends:
+                self.outbox.send(delivery, sub)
+        now = self.clock()
+        late = max(0.0, (now - due).total_seconds())
+        for item in items:
+            self._fired.append(self._booked(item.trigger, item.state, now, late))
+            if item.lifecycle is not None:
+                self._fired_events.append(item.lifecycle)
+        self.fired_total += sum(item.state is TriggerState.FIRED for item in items)
+        if self._finisher is None or self._finisher.done():
+            self._finisher = asyncio.get_running_loop().create_task(self._finish_fired())
+            self._tasks.add(self._finisher)
+            self._finisher.add_done_callback(self._tasks.discard)
+
+    def _booked(
+        self, trigger: Trigger, state: TriggerState, now: datetime, late: float
+    ) -> dict[str, Any]:
+        """Count and log a trigger's outcome; returns the row that completes its claim."""
+        fired = state is TriggerState.FIRED
+        self.metrics.triggers.labels(trigger.type, state.value).inc()
+        if fired:
+            self.last_fire_lag = late
+            self.metrics.fire_lateness.observe(late)
+        (logger.info if fired else logger.warning)(
+            "trigger %s %s (%.3f s late)",
+            trigger.id,
+            state.value,
+            late,
+            extra={"action": "fire", "event_id": trigger.event_id},
+        )
+        return {
+            "row_id": trigger.id,
+            "owner": self.owner,
+            "claim": trigger.claim_attempt,
+            "new_state": state.value,
+            "fired_at": now,
+            "late": late,
+        }
+
+    async def _finish_fired(self) -> None:
+        """Announce the starts and ends that came and record sent triggers as
+        fired, in batches, at a quiet moment. Until it is written a trigger stays
+        claimed by this process (its lease renewed); on failure it is tried again."""
+        while self._fired or self._fired_events:
+            await self._quiet()
+            if self._fired_events:
+                events, self._fired_events = self._fired_events, []
+                await self._announce(events)
+            if not self._fired:
+                continue
+            rows, self._fired = self._fired[:CLAIM_BATCH], self._fired[CLAIM_BATCH:]
+            try:
+                async with self.db.session() as session:
+                    await trigger_store.finish_claims(session, rows)
+            except Exception:
+                logger.exception("recording fired triggers failed", extra={"action": "fire"})
+                self._fired[:0] = rows
+                if self._stopping:
+                    return  # the claims expire and are taken over; their messages went out
+                await asyncio.sleep(1.0)
+
+    async def _quiet(self) -> None:
+        """Give the event loop to prepared messages due in a moment (see ``prepared``)."""
+        await asyncio.sleep(0)  # and let writes arriving alongside join the batch
+        await self.prepared.until_quiet(WRITE_WAIT_SECONDS)
+
+    def withdraw(self, event_id: str) -> None:
+        """An event changed: drop what was prepared for it (its change has taken the
+        triggers back in the database; they are prepared again from the new data)."""
+        dropped = self.prepared.withdraw(lambda p: p.trigger.event_id != event_id)
+        if dropped:
+            logger.info(
+                "withdrew %d prepared triggers of a changed event",
+                len(dropped),
+                extra={"action": "fire", "event_id": event_id},
+            )
+
+    def subscription_changed(self, sub_id: str, sub: Subscription | None) -> None:
+        """A webhook was changed (``None``: deleted) through this process: messages
+        prepared for it go out to it as it now is (or not at all)."""
+        self.prepared.replace_subscription(sub_id, sub)
+
+    async def revalidate(self) -> None:
+        """Keep only prepared triggers still claimed by this process under the same
+        claim (after missed notifications, a change may have taken some back)."""
+        held = self.prepared.held()
+        if not held:
+            return
+        try:
+            async with self.db.session() as session:
+                still = await claims.still_held(
+                    session, trigger_store.QUEUE, owner=self.owner, attempts=held
+                )
+        except Exception:
+            logger.exception("checking prepared triggers failed", extra={"action": "fire"})
+            return
+        self.prepared.withdraw(lambda p: p.trigger.id in still)
+
+    async def _give_back(self, items: list[Prepared]) -> None:
+        """Stopping: return prepared, unsent triggers so that any process can
+        prepare them at once (instead of after their lease)."""
+        if not items:
+            return
+        try:
+            async with self.db.session() as session:
+                await trigger_store.release_prepared(
+                    session,
+                    now=self.clock(),
+                    trigger_ids=[p.trigger.id for p in items],
+                    owner=self.owner,
+                    rearm=False,
+                )
+        except Exception:
+            logger.exception("returning prepared triggers failed", extra={"action": "shutdown"})
 
     async def _announce(self, lifecycle_events: list[Event]) -> None:
         for listener in self.lifecycle_listeners:
@@ -376,7 +564,14 @@ class Dispatcher:
 
     async def _fan_out(
         self, session: Any, claimed: Sequence[Trigger]
-    ) -> tuple[int, list[tuple[Delivery, Subscription]], list[Event]]:
+    ) -> tuple[int, list[tuple[Delivery, Subscription]], list[Event], list[Prepared]]:
+        """Judge claimed triggers and write their deliveries, claimed by this process.
+
+        A trigger due now is judged now, completed in this transaction and its
+        messages returned ready; one due later is judged as of its due time and,
+        if it fires, returned prepared: its messages go out and it is completed
+        at its instant (``_release_prepared``).
+        """
         fired = 0
         subscribers: dict[str, Subscription] = {}
         event_ids = list({t.event_id for t in claimed})
@@ -386,47 +581,38 @@ class Dispatcher:
         new_deliveries: list[dict[str, Any]] = []
         lifecycle_events: list[Event] = []
         completions: list[dict[str, Any]] = []
+        prepared: dict[str, Prepared] = {}
         for trigger in claimed:
             event = events.get(trigger.event_id)
             now = self.clock()
+            ahead = trigger.due_at > now
+            at = trigger.due_at if ahead else now  # judged as of its own time
             verdict = judge(
                 type_=EventType(trigger.type),
                 due_at=trigger.due_at,
-                now=now,
+                now=at,
                 grace_seconds=self.settings.trigger_grace_seconds,
                 event_status=event.status if event else None,
                 event_start=event.start_utc if event else None,
                 actual_start=event.actual_start if event else None,
                 actual_end=event.actual_end if event else None,
             )
-            late = max(0.0, (now - trigger.due_at).total_seconds())
-            # claimed in this very transaction: the claim is still ours
-            completions.append(
-                {
-                    "row_id": trigger.id,
-                    "owner": self.owner,
-                    "claim": trigger.claim_attempt,
-                    "new_state": VERDICT_STATE[verdict].value,
-                    "fired_at": now,
-                    "late": late,
-                }
-            )
-            self.metrics.triggers.labels(trigger.type, VERDICT_STATE[verdict].value).inc()
-            if trigger.type in (EventType.STARTED, EventType.ENDED) and event is not None:
-                lifecycle_events.append(event)
-            log = logger.info if verdict is Verdict.FIRE else logger.warning
-            log(
-                "trigger %s %s (%.3f s late)",
-                trigger.id,
-                VERDICT_STATE[verdict].value,
-                late,
-                extra={"action": "fire", "event_id": trigger.event_id},
-            )
+            late = max(0.0, (at - trigger.due_at).total_seconds())
+            lifecycle = trigger.type in (EventType.STARTED, EventType.ENDED) and event is not None
+            if ahead:
+                # completed at its instant, when a start or end also changes the
+                # event's state (an overrun begins at the scheduled end, say)
+                prepared[trigger.id] = Prepared(
+                    trigger, VERDICT_STATE[verdict], lifecycle=event if lifecycle else None
+                )
+            else:
+                # claimed in this very transaction: the claim is still ours
+                completions.append(self._booked(trigger, VERDICT_STATE[verdict], now, late))
+                if lifecycle and event is not None:
+                    lifecycle_events.append(event)
+                fired += verdict is Verdict.FIRE
             if verdict is not Verdict.FIRE or event is None:
                 continue
-            fired += 1
-            self.last_fire_lag = late
-            self.metrics.fire_lateness.observe(late)
             key = (trigger.type, event.channel)
             if key not in audience:
                 audience[key] = await subscription_store.matching(
@@ -434,8 +620,8 @@ class Dispatcher:
                 )
             body = build_body(
                 type_=trigger.type,
-                now=now,
-                event=event_public(event, now=now),
+                now=at,
+                event=event_public(event, now=at),
                 minutes_before=trigger.minutes_before,
                 scheduled_for=trigger.due_at,
                 late_by_seconds=late,
@@ -450,13 +636,14 @@ class Dispatcher:
                         "event_id": event.id,
                         "type": trigger.type,
                         "payload": body,
-                        # claimed for this process from birth: sent right after commit
+                        # claimed for this process from birth: sent right after
+                        # commit, or at its instant if prepared ahead
                         "state": DeliveryState.DELIVERING.value,
                         "claimed_by": self.owner,
-                        "claim_expires_at": now + self.lease,
+                        "claim_expires_at": at + self.lease,
                         "claim_attempt": 1,
                         "attempts": 0,
-                        "next_attempt_at": now,
+                        "next_attempt_at": at,
                         "created_at": now,
                     }
                 )
@@ -466,12 +653,17 @@ class Dispatcher:
         # crash) is not ours to send: the ordinary drain picks it up. The rows
         # were validated when built; model_construct skips validating them again
         # (~30 us each, which matters at 10,000 per burst).
-        ready = [
-            (Delivery.model_construct(**row), subscribers[row["subscription_id"]])
-            for row in new_deliveries
-            if row["id"] in inserted
-        ]
-        return fired, ready, lifecycle_events
+        ready: list[tuple[Delivery, Subscription]] = []
+        for row in new_deliveries:
+            if row["id"] not in inserted:
+                continue
+            send = (Delivery.model_construct(**row), subscribers[row["subscription_id"]])
+            item = prepared.get(row["trigger_id"])
+            if item is not None:
+                item.sends.append(send)
+            else:
+                ready.append(send)
+        return fired, ready, lifecycle_events, list(prepared.values())
 
 
 async def _tick() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,6 +48,7 @@ class Outbox:
         owner: str,
         spawn: Callable[[Coroutine[Any, Any, None]], None],
         schedule_retry: Callable[[datetime], None],
+        quiet: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -58,6 +59,7 @@ class Outbox:
         self.lease = timedelta(seconds=settings.claim_lease_seconds)
         self._spawn = spawn
         self._schedule_retry = schedule_retry
+        self._quiet = quiet or _yield
         self._drain_lock = asyncio.Lock()
         self._drain_again = False
         self._outcomes: list[Any] = []  # attempt outcomes waiting to be written
@@ -117,8 +119,12 @@ class Outbox:
 
     async def _attempt_in_slot(self, delivery: Delivery, sub: Subscription | None) -> None:
         try:
+            # the slot bounds requests in flight; recording the outcome (batched,
+            # perhaps deferred for prepared messages) happens outside it
             async with self._slots:
-                await self.attempt(delivery, sub)
+                sent = await self._send(delivery, sub)
+            if sent is not None:
+                await self._settle(delivery, *sent)
         except Exception:
             logger.exception(
                 "delivery attempt failed", extra={"action": "deliver", "delivery_id": delivery.id}
@@ -146,6 +152,14 @@ class Outbox:
 
     async def attempt(self, delivery: Delivery, sub: Subscription | None) -> None:
         """One attempt of a claimed delivery, recorded, then completed or rescheduled."""
+        sent = await self._send(delivery, sub)
+        if sent is not None:
+            await self._settle(delivery, *sent)
+
+    async def _send(
+        self, delivery: Delivery, sub: Subscription | None
+    ) -> tuple[Subscription, AttemptResult, int, datetime] | None:
+        """Make the attempt; ``None`` if the endpoint is gone (the delivery is dead)."""
         now = self.clock()
         if sub is None or not sub.active:
             async with self.db.session() as session:
@@ -156,7 +170,7 @@ class Outbox:
                     state=DeliveryState.DEAD.value,
                     last_error="the endpoint is deactivated",
                 )
-            return
+            return None
         secrets = [sub.secret]
         if sub.previous_secret and (
             sub.previous_secret_expires_at is None or sub.previous_secret_expires_at > now
@@ -184,6 +198,16 @@ class Outbox:
                 "outcome": result.outcome.value,
             },
         )
+        return sub, result, attempts, now
+
+    async def _settle(
+        self,
+        delivery: Delivery,
+        sub: Subscription,
+        result: AttemptResult,
+        attempts: int,
+        now: datetime,
+    ) -> None:
         retry_at = await self._record(delivery, sub, result, attempts, now)
         if retry_at is not None:
             self._schedule_retry(retry_at)  # the dispatcher holds it if within its horizon
@@ -209,11 +233,20 @@ class Outbox:
         return await done
 
     async def _write_outcomes(self) -> None:
-        await asyncio.sleep(0)  # let the attempts finishing alongside join this batch
         while self._outcomes:
+            # let the attempts finishing alongside join this batch, and prepared
+            # messages due in a moment go first
+            await self._quiet()
             batch, self._outcomes = self._outcomes[:CLAIM_BATCH], self._outcomes[CLAIM_BATCH:]
             try:
                 async with self.db.session() as session:
+                    # a delivery deleted meanwhile (its event or webhook was)
+                    # has nothing left to record
+                    alive = await delivery_store.existing(session, [item[0].id for item in batch])
+                    for item in batch:
+                        if item[0].id not in alive and not item[-1].done():
+                            item[-1].set_result(None)
+                    batch = [item for item in batch if item[0].id in alive]
                     plain = [_plain_success(item[1], item[2]) for item in batch]
                     await self._record_successes(
                         session, [item for item, ok in zip(batch, plain, strict=True) if ok]
@@ -359,6 +392,10 @@ class Outbox:
             reason,
             extra={"action": "deactivate", "subscription_id": sub.id},
         )
+
+
+async def _yield() -> None:
+    await asyncio.sleep(0)
 
 
 def _plain_success(sub: Subscription, result: AttemptResult) -> bool:

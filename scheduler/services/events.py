@@ -274,6 +274,7 @@ class EventService:
             changed = after != before
             if changed:
                 now = self.clock()
+                await trigger_store.release_prepared(session, now=now, event_id=event.id)
                 event.sequence += 1
                 event.updated_at = now
                 session.add(event)
@@ -338,6 +339,7 @@ class EventService:
             if event.status == CANCELLED:
                 return event
             now = self.clock()
+            await trigger_store.release_prepared(session, now=now, event_id=event.id)
             event.status = CANCELLED
             event.cancelled_at = now
             event.updated_at = now
@@ -376,6 +378,7 @@ class EventService:
             if started and event.actual_start is not None:
                 return event  # starting twice changes nothing
             now = self.clock()
+            await trigger_store.release_prepared(session, now=now, event_id=event.id)
             if started:
                 event.actual_start = now
                 await trigger_store.fire_now(

@@ -97,12 +97,19 @@ class WebhookService:
                 sub.failing_since = None
             sub.updated_at = self.clock()
             session.add(sub)
+        self._changed(sub_id, sub)
         return sub
+
+    def _changed(self, sub_id: str, sub: Subscription | None) -> None:
+        """Messages this process prepared ahead go out to the webhook as it now is."""
+        if self.dispatcher is not None:
+            self.dispatcher.subscription_changed(sub_id, sub)
 
     async def delete(self, sub_id: str) -> None:
         async with self.db.session() as session:
             sub = await subscription_store.require(session, sub_id)
             await session.delete(sub)
+        self._changed(sub_id, None)
 
     async def rotate_secret(self, sub_id: str) -> Subscription:
         now = self.clock()
@@ -115,6 +122,7 @@ class WebhookService:
             sub.secret = generate_secret()
             sub.updated_at = now
             session.add(sub)
+        self._changed(sub_id, sub)
         return sub
 
     async def ping(self, sub_id: str) -> DeliveryView:

@@ -10,9 +10,9 @@ so a finisher whose lease was taken over changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
@@ -23,11 +23,18 @@ Row = TypeVar("Row", bound=SQLModel)
 
 
 def claimable(
-    model: type[Any], *, waiting: str, claimed: str, due_column: Any, now: datetime | Any
+    model: type[Any],
+    *,
+    waiting: str,
+    claimed: str,
+    due_column: Any,
+    now: datetime | Any,
+    due_by: datetime | Any | None = None,
 ) -> ColumnElement[bool]:
-    """Waiting and due at ``now``, or claimed under a lease that has expired."""
+    """Waiting and due by ``due_by`` (default ``now``), or claimed under a lease
+    that has expired at ``now``."""
     return or_(
-        and_(col(model.state) == waiting, due_column <= now),
+        and_(col(model.state) == waiting, due_column <= (now if due_by is None else due_by)),
         and_(col(model.state) == claimed, col(model.claim_expires_at) < now),
     )
 
@@ -98,8 +105,12 @@ async def claim_due(
     lease: timedelta,
     limit: int,
     row_id: str | None = None,
+    ahead: timedelta | None = None,
 ) -> Sequence[Row]:
     """Claim up to ``limit`` rows that are due, or whose lease has expired.
+
+    With ``ahead``, rows falling due up to that long after ``now`` are claimed
+    too (the dispatcher prepares messages before their instant).
 
     With ``row_id`` (a ping or a redelivery, sent at once) only that row is
     claimed, and whatever its due time: comparing it with the database's
@@ -109,7 +120,12 @@ async def claim_due(
     model: Any = queue.model
     if row_id is None:
         where = claimable(
-            model, waiting=queue.waiting, claimed=queue.claimed, due_column=due, now=now
+            model,
+            waiting=queue.waiting,
+            claimed=queue.claimed,
+            due_column=due,
+            now=now,
+            due_by=now + ahead if ahead else None,
         )
     else:
         where = and_(
@@ -154,6 +170,34 @@ async def due_instants(
     if expired.scalar_one():
         instants.insert(0, now)
     return instants
+
+
+async def next_due(session: AsyncSession, queue: Queue[Row]) -> datetime | None:
+    """When the earliest waiting row falls due, if any."""
+    model: Any = queue.model
+    due = queue.due_column()
+    result = await session.execute(select(func.min(due)).where(col(model.state) == queue.waiting))
+    value: datetime | None = result.scalar_one()
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+async def still_held(
+    session: AsyncSession, queue: Queue[Row], *, owner: str, attempts: Mapping[str, int]
+) -> set[str]:
+    """Which of these rows ``owner`` still holds under the given claim attempts."""
+    if not attempts:
+        return set()
+    model: Any = queue.model
+    result = await session.execute(
+        select(col(model.id), col(model.claim_attempt)).where(
+            col(model.id).in_(list(attempts)),
+            col(model.claimed_by) == owner,
+            col(model.state) == queue.claimed,
+        )
+    )
+    return {row_id for row_id, attempt in result.all() if attempts[row_id] == attempt}
 
 
 async def renew(

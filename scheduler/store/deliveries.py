@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -27,23 +27,44 @@ QUEUE: Queue[Delivery] = Queue(
 
 async def insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Insert deliveries, skipping any whose id already exists; returns the ids inserted."""
-    inserted: set[str] = set()
     if not rows:
-        return inserted
+        return set()
     dialect = session.bind.dialect.name  # type: ignore[union-attr]
     insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table: Any = Delivery.__table__  # type: ignore[attr-defined]
-    # batches keep each statement under SQLite's bound-parameter limit
-    for i in range(0, len(rows), 200):
-        statement = (
-            insert_(table)
-            .values(list(rows[i : i + 200]))
-            .on_conflict_do_nothing()
-            .returning(table.c.id)
+    # one cached statement run as an executemany: SQLAlchemy batches the rows
+    # into multi-row INSERTs itself ("insertmanyvalues"), where compiling a
+    # fresh 200-row VALUES statement per batch cost more than sending it
+    statement = insert_(table).on_conflict_do_nothing().returning(table.c.id)
+    result = await session.execute(statement, list(rows))
+    return set(result.scalars().all())
+
+
+async def delete_unsent(session: AsyncSession, trigger_ids: Sequence[str], *, now: datetime) -> int:
+    """Delete the prepared messages of these triggers that are not due yet
+    (never attempted: nobody has seen them)."""
+    if not trigger_ids:
+        return 0
+    result = await session.execute(
+        delete(Delivery).where(
+            col(Delivery.trigger_id).in_(list(trigger_ids)),
+            col(Delivery.state) == DeliveryState.DELIVERING.value,
+            col(Delivery.attempts) == 0,
+            col(Delivery.next_attempt_at) > now,
         )
-        result = await session.execute(statement)
-        inserted.update(result.scalars().all())
-    return inserted
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def existing(session: AsyncSession, delivery_ids: Sequence[str]) -> set[str]:
+    """Which of these deliveries still exist (an event or webhook may be deleted
+    while its message is in flight)."""
+    if not delivery_ids:
+        return set()
+    result = await session.execute(
+        select(col(Delivery.id)).where(col(Delivery.id).in_(list(delivery_ids)))
+    )
+    return set(result.scalars().all())
 
 
 async def get(session: AsyncSession, delivery_id: str) -> Delivery | None:

@@ -17,6 +17,7 @@ from sqlmodel import col
 from scheduler.models import EventType, Trigger, TriggerState
 from scheduler.reminders.planning import SCHEDULED_TYPES, PlannedTrigger
 from scheduler.store import claims
+from scheduler.store import deliveries as delivery_store
 from scheduler.store.claims import Queue
 
 #: Once past these, a trigger whose time changes to the future is armed again.
@@ -77,6 +78,51 @@ async def replan(session: AsyncSession, event_id: str, plan: Iterable[PlannedTri
     if gone:
         await session.execute(delete(Trigger).where(col(Trigger.id).in_(gone)))
     await session.flush()
+
+
+async def release_prepared(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    event_id: str | None = None,
+    trigger_ids: Sequence[str] | None = None,
+    owner: str | None = None,
+    rearm: bool = True,
+) -> list[str]:
+    """Take back triggers a dispatcher claimed ahead of their time (not due yet at
+    ``now``), with the messages it prepared for them: of one event that is
+    changing, or the given ones (a dispatcher stopping).
+
+    The triggers wait again and are prepared anew from the changed event. With
+    ``rearm`` their generation grows, so the new messages get new ids: should
+    a dispatcher send an old one in the instant before it hears of the change,
+    a receiver does not drop the corrected one as a repeat. With ``owner``,
+    only that process's claims are returned.
+    """
+    where = [col(Trigger.state) == TriggerState.CLAIMED.value, col(Trigger.due_at) > now]
+    if event_id is not None:
+        where.append(col(Trigger.event_id) == event_id)
+    if trigger_ids is not None:
+        where.append(col(Trigger.id).in_(list(trigger_ids)))
+    if owner is not None:
+        where.append(col(Trigger.claimed_by) == owner)
+    values: dict[str, Any] = {
+        "state": TriggerState.PENDING.value,
+        "claimed_by": None,
+        "claim_expires_at": None,
+    }
+    if rearm:
+        values["generation"] = col(Trigger.generation) + 1
+    result = await session.execute(
+        update(Trigger)
+        .where(*where)
+        .values(**values)
+        .returning(col(Trigger.id))
+        .execution_options(synchronize_session=False)
+    )
+    released = list(result.scalars().all())
+    await delivery_store.delete_unsent(session, released, now=now)
+    return released
 
 
 def _may_rearm(row: Trigger) -> bool:

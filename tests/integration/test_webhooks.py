@@ -152,6 +152,43 @@ async def test_moving_an_event_moves_its_triggers(app_client: Client, receiver: 
     assert receiver.of_type("event.reminder")[0].body["data"]["scheduled_for"] == reminder["due_at"]
 
 
+async def trigger_state(client: Client, event_id: str, type_: str) -> str:
+    shown = await (await client.get(f"/api/events/{event_id}")).json()
+    state: str = next(t["state"] for t in shown["triggers"] if t["type"] == type_)
+    return state
+
+
+async def test_changes_after_a_message_was_prepared_are_what_goes_out(
+    app_client: Client, receiver: Receiver
+) -> None:
+    """Messages are prepared up to ``dispatch_lookahead_seconds`` ahead; a change
+    in that window takes back what was prepared and the changed event goes out."""
+    await subscribe(app_client, receiver, types=["event.started", "event.cancelled"])
+    edited = await create_event(app_client, title="Old title", start=local_in(3), end=local_in(9))
+    dropped = await create_event(app_client, start=local_in(3), end=local_in(9))
+    deadline = asyncio.get_running_loop().time() + 3
+    while await trigger_state(app_client, edited["id"], "event.started") != "claimed":
+        assert asyncio.get_running_loop().time() < deadline, "never prepared ahead"
+        await asyncio.sleep(0.05)
+    resp = await app_client.patch(
+        f"/api/events/{edited['id']}", json={"title": "New title"}, headers=AUTH
+    )
+    assert resp.status == 200
+    resp = await app_client.post(f"/api/events/{dropped['id']}/cancel", headers=AUTH)
+    assert resp.status == 200
+
+    await receiver.wait_for(1, type_="event.started", timeout=5)
+    await receiver.wait_for(1, type_="event.cancelled", timeout=3)
+    await asyncio.sleep(0.5)
+    started = receiver.of_type("event.started")
+    assert [r.body["data"]["event"]["id"] for r in started] == [edited["id"]]
+    assert started[0].body["data"]["event"]["title"] == "New title"
+    assert started[0].body["data"]["scheduled_for"] == edited["start_utc"]
+    assert 0 <= started[0].lateness() < 0.5, started[0].lateness()
+    assert await trigger_state(app_client, edited["id"], "event.started") == "fired"
+    assert await trigger_state(app_client, dropped["id"], "event.started") == "cancelled"
+
+
 async def test_cancel_sends_cancelled_and_no_more_reminders(
     app_client: Client, receiver: Receiver
 ) -> None:
