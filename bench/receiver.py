@@ -1,7 +1,8 @@
 """A webhook receiver in its own process: records when each message arrived.
 
 Run as ``python -m bench.receiver PORT``; ``GET /stats`` returns arrivals
-(``webhook-id`` -> receipt time, epoch seconds) and ``POST /reset`` clears them.
+(``webhook-id`` -> receipt time, epoch seconds), ``GET /count`` just how many,
+and ``POST /reset`` clears them.
 It does not verify signatures: it measures the sender, not itself.
 """
 
@@ -35,6 +36,10 @@ async def stats(request: web.Request) -> web.Response:
     return web.json_response({"count": count, "arrivals": arrivals, "scheduled": scheduled})
 
 
+async def count_only(request: web.Request) -> web.Response:
+    return web.json_response({"count": count, "distinct": len(arrivals)})
+
+
 async def reset(request: web.Request) -> web.Response:
     global count
     arrivals.clear()
@@ -47,6 +52,7 @@ def main() -> None:
     app = web.Application()
     app.router.add_post("/hook", hook)
     app.router.add_get("/stats", stats)
+    app.router.add_get("/count", count_only)
     app.router.add_post("/reset", reset)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 

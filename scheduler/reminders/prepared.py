@@ -26,7 +26,8 @@ from scheduler.models import Delivery, Event, Subscription, Trigger, TriggerStat
 from scheduler.timezones import Clock
 
 REARM_BEFORE = 0.05  # seconds: the first timer wakes this early and sets the exact one
-QUIET_MARGIN = 0.05  # seconds: a writer waits while a prepared send is due this soon
+QUIET_MARGIN = 0.05  # seconds: a writer waits while a prepared send is due this soon,
+# or was released this recently (its request may still be on its way out)
 
 
 @dataclass
@@ -47,6 +48,7 @@ class PreparedMessages:
         self._at: dict[datetime, list[str]] = {}  # due instant -> trigger ids
         self._timers: dict[datetime, asyncio.TimerHandle] = {}
         self._instants: list[datetime] = []  # heap of instants; stale entries skipped
+        self._released_at = float("-inf")  # loop time of the latest release
 
     def __len__(self) -> int:
         return len(self._items)
@@ -74,6 +76,7 @@ class PreparedMessages:
 
     def _release(self, due: datetime) -> None:
         self._timers.pop(due, None)
+        self._released_at = asyncio.get_running_loop().time()
         items = [self._items.pop(tid) for tid in self._at.pop(due, []) if tid in self._items]
         if items:
             self._on_due(due, items)
@@ -110,11 +113,13 @@ class PreparedMessages:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
         while True:
-            upcoming = self.next_instant()
             remaining = deadline - loop.time()
-            if upcoming is None or remaining <= 0:
+            if remaining <= 0:
                 return
-            gap = (upcoming - self._clock()).total_seconds()
-            if gap > QUIET_MARGIN:
+            upcoming = self.next_instant()
+            gap = float("inf") if upcoming is None else (upcoming - self._clock()).total_seconds()
+            since = loop.time() - self._released_at
+            if gap > QUIET_MARGIN and since > QUIET_MARGIN:
                 return
-            await asyncio.sleep(min(max(gap, 0.0) + 0.002, remaining))
+            wait = max(gap, 0.0) + 0.002 if gap <= QUIET_MARGIN else QUIET_MARGIN - since
+            await asyncio.sleep(min(wait, remaining))
