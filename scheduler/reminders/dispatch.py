@@ -31,6 +31,7 @@ import fcntl
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -117,6 +118,9 @@ class Dispatcher:
         self.lookahead = timedelta(seconds=settings.dispatch_lookahead_seconds)
         self.prepared = PreparedMessages(clock, self._release_prepared)
         self._prepare_for: datetime | None = None  # trigger instant the prepare job is set for
+        self._prepare_at: datetime | None = None  # when that job runs (wall clock)
+        self._ahead = self.lookahead  # how far ahead the next pass claims
+        self._seconds_per_trigger = 0.001  # measured cost of preparing one trigger (EWMA)
         self._preparing = False
         self._prepare_again = False
         self._fired: list[dict[str, Any]] = []  # completions of sent triggers, to write
@@ -194,12 +198,26 @@ class Dispatcher:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
             self._held.clear()
-        await self._give_back(self.prepared.withdraw())
+        try:
+            await asyncio.wait_for(
+                self._give_back(self.prepared.withdraw()), timeout=STOP_GRACE_SECONDS
+            )
+        except TimeoutError:
+            logger.warning(
+                "could not return prepared triggers in time; they are taken over after their lease",
+                extra={"action": "shutdown"},
+            )
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=STOP_GRACE_SECONDS)
             for task in pending:
                 task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            if pending:
+                # bounded too: stopping must end even if a task ignores cancellation
+                _done, stuck = await asyncio.wait(pending, timeout=STOP_GRACE_SECONDS)
+                if stuck:
+                    logger.error(
+                        "%d dispatcher tasks did not stop", len(stuck), extra={"action": "shutdown"}
+                    )
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
@@ -288,8 +306,13 @@ class Dispatcher:
                 deliveries = await claims.due_instants(
                     session, delivery_store.QUEUE, until=until, now=now
                 )
+                if triggers:
+                    earliest = min(triggers)
+                    backlog = await claims.count_due(
+                        session, trigger_store.QUEUE, until=earliest + self.lookahead
+                    )
             if triggers:
-                self._arm_prepare(min(triggers))
+                self._arm_prepare(earliest, backlog)
             for instant in set(deliveries):
                 self._schedule(instant)
         except Exception:
@@ -305,16 +328,23 @@ class Dispatcher:
         except Exception:
             logger.exception("renewing leases failed", extra={"action": "renew"})
 
-    def _arm_prepare(self, instant: datetime) -> None:
+    def _arm_prepare(self, instant: datetime, backlog: int) -> None:
         """Run the prepare job half the lookahead before ``instant`` (a trigger's due
-        time), unless it is already set to run for an earlier one."""
+        time), and earlier by the measured time it takes to prepare the ``backlog``
+        of triggers due with it (10,000 starts in one minute take seconds), unless
+        it is already set to run earlier."""
         if self._scheduler is None:
             return
-        if self._prepare_for is not None and self._prepare_for <= instant:
-            return
-        self._prepare_for = instant
+        lead = self.lookahead / 2
+        if self.lookahead:
+            horizon = self.settings.scheduler_horizon_seconds
+            lead += timedelta(seconds=min(backlog * self._seconds_per_trigger, horizon / 2))
         real = datetime.now(UTC)
-        run_at = max(real, real + (instant - self.lookahead / 2 - self.clock()))
+        run_at = max(real, real + (instant - lead - self.clock()))
+        if self._prepare_at is not None and self._prepare_at <= run_at:
+            return
+        self._prepare_for, self._prepare_at = instant, run_at
+        self._ahead = max(self.lookahead, lead + self.lookahead / 2)
         self._scheduler.add_job(
             self._prepare_job, "date", run_date=run_at, id="prepare", replace_existing=True
         )
@@ -322,7 +352,7 @@ class Dispatcher:
     async def _prepare_job(self) -> None:
         # returns at once: a prepare pass may outlast the next job of this id,
         # which APScheduler would skip as a second running instance
-        self._prepare_for = None
+        self._prepare_for = self._prepare_at = None
         self._spawn(self._prepare())
 
     async def _prepare(self) -> None:
@@ -343,8 +373,12 @@ class Dispatcher:
                 await self.outbox.drain()  # deliveries a crashed process left, if any
             async with self.db.session() as session:
                 upcoming = await claims.next_due(session, trigger_store.QUEUE)
+                if upcoming is not None:
+                    backlog = await claims.count_due(
+                        session, trigger_store.QUEUE, until=upcoming + self.lookahead
+                    )
             if upcoming is not None:
-                self._arm_prepare(upcoming)
+                self._arm_prepare(upcoming, backlog)
         except Exception:
             logger.exception("preparing triggers failed", extra={"action": "fire"})
         finally:
@@ -411,6 +445,7 @@ class Dispatcher:
         async with self._fire_lock:
             while True:
                 now = self.db.sql_now(self.clock())
+                began = time.perf_counter()
                 async with self.db.session() as session:
                     claimed = await claims.claim_due(
                         session,
@@ -419,11 +454,13 @@ class Dispatcher:
                         now=now,
                         lease=self.lease,
                         limit=CLAIM_BATCH,
-                        ahead=self.lookahead,
+                        ahead=self._ahead,
                     )
                     if not claimed:
                         break
                     count, ready, lifecycle, prepared = await self._fan_out(session, claimed)
+                cost = (time.perf_counter() - began) / len(claimed)
+                self._seconds_per_trigger += 0.3 * (cost - self._seconds_per_trigger)
                 fired += count
                 for delivery, sub in ready:
                     self.outbox.send(delivery, sub)
@@ -481,10 +518,12 @@ class Dispatcher:
 
     async def _finish_fired(self) -> None:
         """Announce the starts and ends that came and record sent triggers as
-        fired, in batches, at a quiet moment. Until it is written a trigger stays
-        claimed by this process (its lease renewed); on failure it is tried again."""
+        fired, in batches, at a quiet moment (after a burst's messages are out).
+        Until it is written a trigger stays claimed by this process (its lease
+        renewed); on failure it is tried again."""
         while self._fired or self._fired_events:
             await self._quiet()
+            await self.outbox.caught_up()  # a burst's messages first
             if self._fired_events:
                 events, self._fired_events = self._fired_events, []
                 await self._announce(events)

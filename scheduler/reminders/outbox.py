@@ -12,6 +12,7 @@ the retry schedule, ``410``-deactivation and the failing-endpoint limit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from scheduler.webhooks.retries import next_delay
 logger = logging.getLogger(__name__)
 
 CLAIM_BATCH = 500  # rows per claim or outcome statement
+OUTCOME_WAIT_SECONDS = 5.0  # outcomes wait at most this long for sending to catch up
 
 
 class Outbox:
@@ -67,6 +69,9 @@ class Outbox:
         self._slots = asyncio.Semaphore(settings.webhook_concurrency)
         self._queued = 0  # deliveries claimed by this process and not yet finished
         self._queue_shrank = asyncio.Event()
+        self._sending = 0  # messages waiting for a send slot or being sent
+        self._caught_up = asyncio.Event()  # set while there are none
+        self._caught_up.set()
 
     def send(self, delivery: Delivery, sub: Subscription | None) -> None:
         """Send a delivery this process has claimed, as soon as a slot is free."""
@@ -118,11 +123,15 @@ class Outbox:
                 return
 
     async def _attempt_in_slot(self, delivery: Delivery, sub: Subscription | None) -> None:
+        sending = True
+        self._sending += 1
+        self._caught_up.clear()
         try:
             # the slot bounds requests in flight; recording the outcome (batched,
-            # perhaps deferred for prepared messages) happens outside it
+            # deferred while messages are being sent) happens outside it
             async with self._slots:
                 sent = await self._send(delivery, sub)
+            sending = self._sent()
             if sent is not None:
                 await self._settle(delivery, *sent)
         except Exception:
@@ -130,8 +139,22 @@ class Outbox:
                 "delivery attempt failed", extra={"action": "deliver", "delivery_id": delivery.id}
             )
         finally:
+            if sending:
+                self._sent()
             self._queued -= 1
             self._queue_shrank.set()
+
+    async def caught_up(self) -> None:
+        """Return once no message is waiting for a slot or being sent, or after
+        ``OUTCOME_WAIT_SECONDS`` (bookkeeping must not wait for ever)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._caught_up.wait(), OUTCOME_WAIT_SECONDS)
+
+    def _sent(self) -> bool:
+        self._sending -= 1
+        if not self._sending:
+            self._caught_up.set()
+        return False
 
     async def attempt_now(self, delivery_id_: str) -> None:
         """Claim one delivery and attempt it inline (ping, redeliver)."""
@@ -234,9 +257,12 @@ class Outbox:
 
     async def _write_outcomes(self) -> None:
         while self._outcomes:
-            # let the attempts finishing alongside join this batch, and prepared
-            # messages due in a moment go first
+            # Sending comes first: prepared messages due in a moment, and a burst
+            # of messages being sent (its outcomes are then written
+            # in a few large batches; until written, each stays claimed by this
+            # process, so a crash means a repeat under the same id, not a loss).
             await self._quiet()
+            await self.caught_up()
             batch, self._outcomes = self._outcomes[:CLAIM_BATCH], self._outcomes[CLAIM_BATCH:]
             try:
                 async with self.db.session() as session:

@@ -183,6 +183,17 @@ async def next_due(session: AsyncSession, queue: Queue[Row]) -> datetime | None:
     return value
 
 
+async def count_due(session: AsyncSession, queue: Queue[Row], *, until: datetime) -> int:
+    """How many waiting rows fall due by ``until``."""
+    model: Any = queue.model
+    result = await session.execute(
+        select(func.count())
+        .select_from(model)
+        .where(col(model.state) == queue.waiting, queue.due_column() <= until)
+    )
+    return int(result.scalar_one())
+
+
 async def still_held(
     session: AsyncSession, queue: Queue[Row], *, owner: str, attempts: Mapping[str, int]
 ) -> set[str]:

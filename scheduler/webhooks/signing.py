@@ -7,6 +7,7 @@ space, as the spec allows; receivers with either secret verify.
 from __future__ import annotations
 
 import base64
+import functools
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
@@ -20,10 +21,16 @@ def generate_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+@functools.lru_cache(maxsize=4096)
+def _signer(secret: str) -> Webhook:
+    """One ``Webhook`` per secret (it decodes the key once, not per message)."""
+    return Webhook(secret)
+
+
 def sign_headers(
     *, msg_id: str, timestamp: datetime, body: str, secrets_: Sequence[str]
 ) -> dict[str, str]:
-    signatures = [Webhook(secret).sign(msg_id, timestamp, body) for secret in secrets_]
+    signatures = [_signer(secret).sign(msg_id, timestamp, body) for secret in secrets_]
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(timestamp.timestamp())),
