@@ -67,6 +67,7 @@ class Outbox:
         self._outcomes: list[Any] = []  # attempt outcomes waiting to be written
         self._writer: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(settings.webhook_concurrency)
+        self._counted = {o: metrics.deliveries.labels(o.value) for o in Outcome}
         self._queued = 0  # deliveries claimed by this process and not yet finished
         self._queue_shrank = asyncio.Event()
         self._sending = 0  # messages waiting for a send slot or being sent
@@ -133,7 +134,8 @@ class Outbox:
                 sent = await self._send(delivery, sub)
             sending = self._sent()
             if sent is not None:
-                await self._settle(delivery, *sent)
+                # written later with others; this task need not wait for it
+                self._record(delivery, *sent, done=None)
         except Exception:
             logger.exception(
                 "delivery attempt failed", extra={"action": "deliver", "delivery_id": delivery.id}
@@ -176,8 +178,13 @@ class Outbox:
     async def attempt(self, delivery: Delivery, sub: Subscription | None) -> None:
         """One attempt of a claimed delivery, recorded, then completed or rescheduled."""
         sent = await self._send(delivery, sub)
-        if sent is not None:
-            await self._settle(delivery, *sent)
+        if sent is None:
+            return
+        done: asyncio.Future[datetime | None] = asyncio.get_running_loop().create_future()
+        self._record(delivery, *sent, done=done)
+        retry_at = await done
+        if retry_at is not None:
+            self._schedule_retry(retry_at)  # the dispatcher holds it if within its horizon
 
     async def _send(
         self, delivery: Delivery, sub: Subscription | None
@@ -203,57 +210,47 @@ class Outbox:
             url=sub.url, msg_id=delivery.id, body=delivery.payload, secrets=secrets, now=now
         )
         attempts = delivery.attempts + 1
-        self.metrics.deliveries.labels(result.outcome.value).inc()
+        self._counted[result.outcome].inc()
         self.metrics.delivery_latency.observe(result.latency_ms / 1000)
-        logger.info(
-            "delivery %s attempt %d to %s: %s",
-            delivery.id,
-            attempts,
-            sub.url,
-            result.status if result.status is not None else result.error,
-            extra={
-                "action": "deliver",
-                "delivery_id": delivery.id,
-                "event_id": delivery.event_id,
-                "subscription_id": sub.id,
-                "status": result.status,
-                "latency_ms": round(result.latency_ms, 1),
-                "outcome": result.outcome.value,
-            },
-        )
+        if logger.isEnabledFor(logging.INFO):  # ~10,000 a second in a burst
+            logger.info(
+                "delivery %s attempt %d to %s: %s",
+                delivery.id,
+                attempts,
+                sub.url,
+                result.status if result.status is not None else result.error,
+                extra={
+                    "action": "deliver",
+                    "delivery_id": delivery.id,
+                    "event_id": delivery.event_id,
+                    "subscription_id": sub.id,
+                    "status": result.status,
+                    "latency_ms": round(result.latency_ms, 1),
+                    "outcome": result.outcome.value,
+                },
+            )
         return sub, result, attempts, now
 
-    async def _settle(
+    def _record(
         self,
         delivery: Delivery,
         sub: Subscription,
         result: AttemptResult,
         attempts: int,
         now: datetime,
+        *,
+        done: asyncio.Future[datetime | None] | None,
     ) -> None:
-        retry_at = await self._record(delivery, sub, result, attempts, now)
-        if retry_at is not None:
-            self._schedule_retry(retry_at)  # the dispatcher holds it if within its horizon
-
-    async def _record(
-        self,
-        delivery: Delivery,
-        sub: Subscription,
-        result: AttemptResult,
-        attempts: int,
-        now: datetime,
-    ) -> datetime | None:
-        """Persist one attempt's outcome; returns when to retry, if ever.
+        """Queue one attempt's outcome to be written; ``done`` (if given) learns
+        when to retry, if ever. Without it the writer schedules the retry.
 
         Outcomes that arrive together are written in one transaction: under a
         burst, a transaction per attempt would queue the claims of the next
         due triggers behind hundreds of small writes.
         """
-        done: asyncio.Future[datetime | None] = asyncio.get_running_loop().create_future()
         self._outcomes.append((delivery, sub, result, attempts, now, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_outcomes())
-        return await done
 
     async def _write_outcomes(self) -> None:
         while self._outcomes:
@@ -270,8 +267,9 @@ class Outbox:
                     # has nothing left to record
                     alive = await delivery_store.existing(session, [item[0].id for item in batch])
                     for item in batch:
-                        if item[0].id not in alive and not item[-1].done():
-                            item[-1].set_result(None)
+                        done = item[-1]
+                        if item[0].id not in alive and done is not None and not done.done():
+                            done.set_result(None)
                     batch = [item for item in batch if item[0].id in alive]
                     plain = [_plain_success(item[1], item[2]) for item in batch]
                     await self._record_successes(
@@ -282,12 +280,21 @@ class Outbox:
                         for item, ok in zip(batch, plain, strict=True)
                     ]
             except Exception as err:
+                logger.exception(
+                    "recording %d delivery outcomes failed; their claims expire and they "
+                    "are sent again under the same ids",
+                    len(batch),
+                    extra={"action": "deliver"},
+                )
                 for *_, done in batch:
-                    if not done.done():
+                    if done is not None and not done.done():
                         done.set_exception(err)
                 continue
             for (*_, done), retry_at in zip(batch, retries, strict=True):
-                if not done.done():
+                if done is None:
+                    if retry_at is not None:
+                        self._schedule_retry(retry_at)
+                elif not done.done():
                     done.set_result(retry_at)
 
     async def _record_successes(self, session: Any, batch: list[Any]) -> None:
