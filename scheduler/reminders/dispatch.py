@@ -218,6 +218,9 @@ class Dispatcher:
                     logger.error(
                         "%d dispatcher tasks did not stop", len(stuck), extra={"action": "shutdown"}
                     )
+        if self._finisher is not None and not self._finisher.done():
+            await asyncio.wait({self._finisher}, timeout=STOP_GRACE_SECONDS)
+        await self.outbox.flush(STOP_GRACE_SECONDS)
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
@@ -525,8 +528,9 @@ class Dispatcher:
         Until it is written a trigger stays claimed by this process (its lease
         renewed); on failure it is tried again."""
         while self._fired or self._fired_events:
-            await self._quiet()
-            await self.outbox.caught_up()  # a burst's messages first
+            if not self._stopping:
+                await self._quiet()
+                await self.outbox.caught_up()  # a burst's messages first
             if self._fired_events:
                 events, self._fired_events = self._fired_events, []
                 await self._announce(events)

@@ -68,6 +68,7 @@ class Outbox:
         self._drain_again = False
         self._outcomes: list[Any] = []  # attempt outcomes waiting to be written
         self._writer: asyncio.Task[None] | None = None
+        self._flushing = False
         self._backlog: deque[tuple[Delivery, Subscription | None]] = deque()  # to send
         self._workers = 0  # tasks sending from the backlog, at most webhook_concurrency
         self._counted = {o: metrics.deliveries.labels(o.value) for o in Outcome}
@@ -155,6 +156,23 @@ class Outbox:
                         self._caught_up.set()
         finally:
             self._workers -= 1
+
+    async def flush(self, grace: float) -> None:
+        """Stopping: write the outcomes still queued (else a restart would send
+        those messages again)."""
+        writer = self._writer
+        if writer is None or writer.done():
+            return
+        self._flushing = True  # write now: nothing more will be sent
+        _done, pending = await asyncio.wait({writer}, timeout=grace)
+        if pending:
+            writer.cancel()
+            logger.warning(
+                "%d delivery outcomes were not written in time; their messages may be "
+                "sent again (same ids) after a restart",
+                len(self._outcomes),
+                extra={"action": "shutdown"},
+            )
 
     async def caught_up(self) -> None:
         """Return once no message is waiting to be sent or being sent, or after
@@ -262,8 +280,9 @@ class Outbox:
             # of messages being sent (its outcomes are then written
             # in a few large batches; until written, each stays claimed by this
             # process, so a crash means a repeat under the same id, not a loss).
-            await self._quiet()
-            await self.caught_up()
+            if not self._flushing:
+                await self._quiet()
+                await self.caught_up()
             batch, self._outcomes = self._outcomes[:CLAIM_BATCH], self._outcomes[CLAIM_BATCH:]
             try:
                 async with self.db.session() as session:

@@ -441,6 +441,27 @@ async def test_late_triggers_fire_within_grace_and_are_missed_beyond(
     assert states == {"event.started": "missed", "event.ended": "fired"}
 
 
+async def test_a_graceful_stop_records_what_was_sent(
+    aiohttp_client: Any, webhook_settings: Settings, receiver: Receiver
+) -> None:
+    """Outcomes are written in batches after sending; a process stopped right after
+    a message went out has recorded it: the next one neither resends it nor shows
+    it undelivered. (The benchmarks, which stop at once after a burst, caught a
+    version that dropped the last batch; this test rarely catches that race.)"""
+    first: Client = await aiohttp_client(create_app(webhook_settings))
+    sub = await subscribe(first, receiver, types=["event.updated"])
+    event = await create_event(first, start=local_in(3600), end=local_in(7200))
+    resp = await first.patch(f"/api/events/{event['id']}", json={"title": "x"}, headers=AUTH)
+    assert resp.status == 200
+    await receiver.wait_for(1, timeout=5)
+    await first.close()  # right away
+    second: Client = await aiohttp_client(create_app(webhook_settings))
+    log = await (await second.get(f"/api/webhooks/{sub['id']}/deliveries", headers=AUTH)).json()
+    assert [d["state"] for d in log["items"]] == ["succeeded"]
+    await asyncio.sleep(1.0)
+    assert len(receiver.received) == 1  # not sent again by the second process
+
+
 async def test_client_refuses_private_addresses_at_connect_time(
     tmp_path: Path, receiver: Receiver
 ) -> None:
