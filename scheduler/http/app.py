@@ -10,7 +10,6 @@ migrates and starts dispatching.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -173,8 +172,7 @@ async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         if waiting is not None:
             waiting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiting
+            await asyncio.wait({waiting}, timeout=DB_RETRY_MAX)
         await dispatcher.stop()
         await client.close()
 

@@ -54,7 +54,7 @@ from scheduler.models import (
     Trigger,
     TriggerState,
 )
-from scheduler.reminders.outbox import CLAIM_BATCH, Outbox
+from scheduler.reminders.outbox import CLAIM_BATCH, Outbox, signing_secrets
 from scheduler.reminders.planning import Verdict, judge
 from scheduler.reminders.prepared import Prepared, PreparedMessages
 from scheduler.representation import event_public
@@ -66,6 +66,7 @@ from scheduler.store.database import Database
 from scheduler.timezones import Clock
 from scheduler.webhooks.delivery import WebhookClient
 from scheduler.webhooks.payloads import build_body, delivery_id
+from scheduler.webhooks.signing import sign_headers
 
 logger = logging.getLogger(__name__)
 
@@ -480,8 +481,8 @@ class Dispatcher:
     def _release_prepared(self, due: datetime, items: list[Prepared]) -> None:
         """A prepared instant has come: send its messages, then book the triggers."""
         for item in items:
-            for delivery, sub in item.sends:
-                self.outbox.send(delivery, sub)
+            for delivery, sub, signed in item.sends:
+                self.outbox.send(delivery, sub, signed)
         now = self.clock()
         late = max(0.0, (now - due).total_seconds())
         for item in items:
@@ -703,12 +704,21 @@ class Dispatcher:
         for row in new_deliveries:
             if row["id"] not in inserted:
                 continue
-            send = (Delivery.model_construct(**row), subscribers[row["subscription_id"]])
+            delivery = Delivery.model_construct(**row)
+            sub = subscribers[row["subscription_id"]]
             item = prepared.get(row["trigger_id"])
-            if item is not None:
-                item.sends.append(send)
-            else:
-                ready.append(send)
+            if item is None:
+                ready.append((delivery, sub))
+                continue
+            # signed now, not in the instant's rush: the due time is its timestamp
+            due = item.trigger.due_at
+            signed = sign_headers(
+                msg_id=delivery.id,
+                timestamp=due,
+                body=delivery.payload,
+                secrets_=signing_secrets(sub, due),
+            )
+            item.sends.append((delivery, sub, signed))
         return fired, ready, lifecycle_events, list(prepared.values())
 
 

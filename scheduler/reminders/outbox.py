@@ -69,7 +69,7 @@ class Outbox:
         self._outcomes: list[Any] = []  # attempt outcomes waiting to be written
         self._writer: asyncio.Task[None] | None = None
         self._flushing = False
-        self._backlog: deque[tuple[Delivery, Subscription | None]] = deque()  # to send
+        self._backlog: deque[Outgoing] = deque()  # to send
         self._workers = 0  # tasks sending from the backlog, at most webhook_concurrency
         self._counted = {o: metrics.deliveries.labels(o.value) for o in Outcome}
         self._queued = 0  # deliveries claimed by this process and not yet finished
@@ -78,12 +78,18 @@ class Outbox:
         self._caught_up = asyncio.Event()  # set while there are none
         self._caught_up.set()
 
-    def send(self, delivery: Delivery, sub: Subscription | None) -> None:
-        """Send a delivery this process has claimed, as soon as a sender is free."""
+    def send(
+        self,
+        delivery: Delivery,
+        sub: Subscription | None,
+        signed: dict[str, str] | None = None,
+    ) -> None:
+        """Send a delivery this process has claimed, as soon as a sender is free
+        (with ``signed``, headers signed when it was prepared)."""
         self._queued += 1
         self._sending += 1
         self._caught_up.clear()
-        self._backlog.append((delivery, sub))
+        self._backlog.append((delivery, sub, signed))
         if self._workers < self.settings.webhook_concurrency:
             self._workers += 1
             self._spawn(self._sender())
@@ -137,9 +143,9 @@ class Outbox:
         per message, at 10,000 messages a burst)."""
         try:
             while self._backlog:
-                delivery, sub = self._backlog.popleft()
+                delivery, sub, signed = self._backlog.popleft()
                 try:
-                    sent = await self._send(delivery, sub)
+                    sent = await self._send(delivery, sub, signed)
                     if sent is not None:
                         # written later with others; sending goes on meanwhile
                         self._record(delivery, *sent, done=None)
@@ -209,7 +215,7 @@ class Outbox:
             self._schedule_retry(retry_at)  # the dispatcher holds it if within its horizon
 
     async def _send(
-        self, delivery: Delivery, sub: Subscription | None
+        self, delivery: Delivery, sub: Subscription | None, signed: dict[str, str] | None = None
     ) -> tuple[Subscription, AttemptResult, int, datetime] | None:
         """Make the attempt; ``None`` if the endpoint is gone (the delivery is dead)."""
         now = self.clock()
@@ -223,13 +229,13 @@ class Outbox:
                     last_error="the endpoint is deactivated",
                 )
             return None
-        secrets = [sub.secret]
-        if sub.previous_secret and (
-            sub.previous_secret_expires_at is None or sub.previous_secret_expires_at > now
-        ):
-            secrets.append(sub.previous_secret)
         result = await self.client.send(
-            url=sub.url, msg_id=delivery.id, body=delivery.payload, secrets=secrets, now=now
+            url=sub.url,
+            msg_id=delivery.id,
+            body=delivery.payload,
+            secrets=signing_secrets(sub, now),
+            now=now,
+            signed=signed,
         )
         attempts = delivery.attempts + 1
         self._counted[result.outcome].inc()
@@ -448,6 +454,21 @@ class Outbox:
             reason,
             extra={"action": "deactivate", "subscription_id": sub.id},
         )
+
+
+#: a message handed to the senders: the delivery, its webhook, headers signed ahead
+Outgoing = tuple[Delivery, Subscription | None, dict[str, str] | None]
+
+
+def signing_secrets(sub: Subscription, at: datetime) -> list[str]:
+    """The secrets that sign a message sent at ``at``: the webhook's secret, and
+    during a rotation's grace period the previous one too."""
+    secrets = [sub.secret]
+    if sub.previous_secret and (
+        sub.previous_secret_expires_at is None or sub.previous_secret_expires_at > at
+    ):
+        secrets.append(sub.previous_secret)
+    return secrets
 
 
 async def _yield() -> None:

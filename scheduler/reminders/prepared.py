@@ -36,7 +36,8 @@ class Prepared:
 
     trigger: Trigger
     state: TriggerState  # what it becomes at its instant (fired, or why not)
-    sends: list[tuple[Delivery, Subscription]] = field(default_factory=list)
+    # each message with its headers, signed ahead with the due time as timestamp
+    sends: list[tuple[Delivery, Subscription, dict[str, str] | None]] = field(default_factory=list)
     lifecycle: Event | None = None  # a scheduled start or end changes the event's state
 
 
@@ -97,9 +98,12 @@ class PreparedMessages:
     def replace_subscription(self, sub_id: str, sub: Subscription | None) -> None:
         """A webhook changed (``None``: deleted): held messages use it as it is now."""
         for item in self._items.values():
-            if any(old.id == sub_id for _, old in item.sends):
-                others = [(d, old) for d, old in item.sends if old.id != sub_id]
-                mine = [(d, sub) for d, old in item.sends if old.id == sub_id and sub]
+            if any(old.id == sub_id for _, old, _ in item.sends):
+                others = [send for send in item.sends if send[1].id != sub_id]
+                # signed again when sent: its secret may have changed
+                mine: list[tuple[Delivery, Subscription, dict[str, str] | None]] = [
+                    (d, sub, None) for d, old, _ in item.sends if old.id == sub_id and sub
+                ]
                 item.sends = others + mine
 
     def next_instant(self) -> datetime | None:

@@ -34,6 +34,7 @@ CHANNEL = "broadcast_scheduler_changes"
 NOTIFY_BATCH = 100  # changes per notification; a payload must stay under 8,000 bytes
 RECONNECT_FIRST = 0.5  # seconds; doubles up to RECONNECT_MAX
 RECONNECT_MAX = 10.0
+STOP_SECONDS = 5.0
 
 Listener = Callable[[EventChange], Awaitable[None]]
 
@@ -100,8 +101,9 @@ class ChangeBus:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # bounded: stopping must end even if a cancellation is swallowed
+            # (asyncio.wait_for in Python 3.11 can do that)
+            await asyncio.wait({self._task}, timeout=STOP_SECONDS)
             self._task = None
         await self._close()
 

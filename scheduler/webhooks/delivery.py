@@ -84,10 +84,15 @@ class WebhookClient:
         body: str,
         secrets: Sequence[str],
         now: datetime,
+        signed: dict[str, str] | None = None,
     ) -> AttemptResult:
-        """One attempt: sign with ``now`` as ``webhook-timestamp``, POST, judge the answer."""
+        """One attempt: sign with ``now`` as ``webhook-timestamp`` (unless ``signed``
+        carries headers made earlier), POST, judge the answer."""
         assert self._session is not None, "WebhookClient.start() was not called"
-        headers = sign_headers(msg_id=msg_id, timestamp=now, body=body, secrets_=secrets)
+        if signed is not None:
+            headers = dict(signed)
+        else:
+            headers = sign_headers(msg_id=msg_id, timestamp=now, body=body, secrets_=secrets)
         headers["Content-Type"] = "application/json"
         started = time.perf_counter()
         try:
