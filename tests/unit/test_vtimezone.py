@@ -56,12 +56,18 @@ def test_offsets_match_tz_database(zone: str, data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize(
-    "zone", ["Europe/Brussels", "America/New_York", "Australia/Lord_Howe", "Africa/Casablanca"]
+    ("zone", "first", "last"),
+    [
+        ("Europe/Brussels", 2020, 2026),
+        ("America/New_York", 2020, 2026),
+        ("Australia/Lord_Howe", 2020, 2026),
+        ("Africa/Casablanca", 2021, 2023),  # negative DST in Ramadan; 2022 was read an hour off
+    ],
 )
-def test_offsets_exactly_around_each_change(zone: str) -> None:
-    tz = interpreted(zone, 2018, 2030).to_tz(lookup_tzid=False)
-    instant = datetime(2018, 1, 1, tzinfo=UTC)
-    while instant.year <= 2030:
+def test_offsets_exactly_around_each_change(zone: str, first: int, last: int) -> None:
+    tz = interpreted(zone, first, last).to_tz(lookup_tzid=False)
+    instant = datetime(first, 1, 1, tzinfo=UTC)
+    while instant.year <= last:
         expected = to_local(zone, instant).utcoffset()
         assert instant.astimezone(tz).utcoffset() == expected, instant
         instant += timedelta(minutes=30)
