@@ -283,10 +283,11 @@ class Dispatcher:
             self._wake_pending = False  # changes from here on need another refill
             await self._refill_locked()
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def refill(self) -> None:
         """Hold one date job per instant at which something falls due within the horizon."""
@@ -311,12 +312,7 @@ class Dispatcher:
                     session, delivery_store.QUEUE, until=until, now=now
                 )
                 if triggers:
-                    earliest = min(triggers)
-                    backlog = await claims.count_due(
-                        session, trigger_store.QUEUE, until=earliest + self.lookahead
-                    )
-            if triggers:
-                self._arm_prepare(earliest, backlog)
+                    await self._arm_prepare(session, min(triggers))
             for instant in set(deliveries):
                 self._schedule(instant)
         except Exception:
@@ -332,15 +328,18 @@ class Dispatcher:
         except Exception:
             logger.exception("renewing leases failed", extra={"action": "renew"})
 
-    def _arm_prepare(self, instant: datetime, backlog: int) -> None:
+    async def _arm_prepare(self, session: Any, instant: datetime) -> None:
         """Run the prepare job half the lookahead before ``instant`` (a trigger's due
-        time), and earlier by the measured time it takes to prepare the ``backlog``
-        of triggers due with it (10,000 starts in one minute take seconds), unless
-        it is already set to run earlier."""
+        time), and earlier by the measured time it takes to prepare the backlog of
+        triggers due with it (10,000 starts in one minute take seconds), unless it
+        is already set to run earlier."""
         if self._scheduler is None:
             return
         lead = self.lookahead / 2
         if self.lookahead:
+            backlog = await claims.count_due(
+                session, trigger_store.QUEUE, until=instant + self.lookahead
+            )
             horizon = self.settings.scheduler_horizon_seconds
             lead += timedelta(seconds=min(backlog * self._seconds_per_trigger, horizon / 2))
         real = datetime.now(UTC)
@@ -378,11 +377,7 @@ class Dispatcher:
             async with self.db.session() as session:
                 upcoming = await claims.next_due(session, trigger_store.QUEUE)
                 if upcoming is not None:
-                    backlog = await claims.count_due(
-                        session, trigger_store.QUEUE, until=upcoming + self.lookahead
-                    )
-            if upcoming is not None:
-                self._arm_prepare(upcoming, backlog)
+                    await self._arm_prepare(session, upcoming)
         except Exception:
             logger.exception("preparing triggers failed", extra={"action": "fire"})
         finally:
@@ -491,9 +486,7 @@ class Dispatcher:
                 self._fired_events.append(item.lifecycle)
         self.fired_total += sum(item.state is TriggerState.FIRED for item in items)
         if self._finisher is None or self._finisher.done():
-            self._finisher = asyncio.get_running_loop().create_task(self._finish_fired())
-            self._tasks.add(self._finisher)
-            self._finisher.add_done_callback(self._tasks.discard)
+            self._finisher = self._spawn(self._finish_fired())
 
     def _booked(
         self, trigger: Trigger, state: TriggerState, now: datetime, late: float
@@ -531,7 +524,6 @@ class Dispatcher:
         while self._fired or self._fired_events:
             if not self._stopping:
                 await self._quiet()
-                await self.outbox.caught_up()  # a burst's messages first
             if self._fired_events:
                 events, self._fired_events = self._fired_events, []
                 await self._announce(events)
@@ -549,9 +541,11 @@ class Dispatcher:
                 await asyncio.sleep(1.0)
 
     async def _quiet(self) -> None:
-        """Give the event loop to prepared messages due in a moment (see ``prepared``)."""
+        """Wait for a moment when bookkeeping does not hold up sending: no prepared
+        message due in a moment (see ``prepared``), no burst still going out."""
         await asyncio.sleep(0)  # and let writes arriving alongside join the batch
         await self.prepared.until_quiet(WRITE_WAIT_SECONDS)
+        await self.outbox.caught_up()
 
     def withdraw(self, event_id: str) -> None:
         """An event changed: drop what was prepared for it (its change has taken the

@@ -50,9 +50,9 @@ class Outbox:
         metrics: Metrics,
         *,
         owner: str,
-        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        spawn: Callable[[Coroutine[Any, Any, None]], object],
         schedule_retry: Callable[[datetime], None],
-        quiet: Callable[[], Awaitable[None]] | None = None,
+        quiet: Callable[[], Awaitable[None]],  # bookkeeping waits for a quiet moment
     ) -> None:
         self.db = db
         self.settings = settings
@@ -63,7 +63,7 @@ class Outbox:
         self.lease = timedelta(seconds=settings.claim_lease_seconds)
         self._spawn = spawn
         self._schedule_retry = schedule_retry
-        self._quiet = quiet or _yield
+        self._quiet = quiet
         self._drain_lock = asyncio.Lock()
         self._drain_again = False
         self._outcomes: list[Any] = []  # attempt outcomes waiting to be written
@@ -106,10 +106,9 @@ class Outbox:
                 await self._drain_once()
 
     async def _drain_once(self) -> None:
-        # Claim in batches and let each claimed delivery wait for one of the
-        # ``webhook_concurrency`` slots: claiming one row each time a slot frees
-        # up would cost a transaction per delivery. Leases of claimed rows that
-        # wait are renewed by the ``renew`` job.
+        # Claim in batches into the senders' backlog: claiming one row each time
+        # a sender frees up would cost a transaction per delivery. Leases of
+        # claimed rows that wait are renewed by the ``renew`` job.
         while True:
             while self._queued >= CLAIM_BATCH:
                 self._queue_shrank.clear()
@@ -283,12 +282,11 @@ class Outbox:
     async def _write_outcomes(self) -> None:
         while self._outcomes:
             # Sending comes first: prepared messages due in a moment, and a burst
-            # of messages being sent (its outcomes are then written
-            # in a few large batches; until written, each stays claimed by this
-            # process, so a crash means a repeat under the same id, not a loss).
+            # of messages being sent (its outcomes are then written in a few
+            # large batches; until written, each stays claimed by this process,
+            # so a crash means a repeat under the same id, not a loss).
             if not self._flushing:
                 await self._quiet()
-                await self.caught_up()
             batch, self._outcomes = self._outcomes[:CLAIM_BATCH], self._outcomes[CLAIM_BATCH:]
             try:
                 async with self.db.session() as session:
@@ -469,10 +467,6 @@ def signing_secrets(sub: Subscription, at: datetime) -> list[str]:
     ):
         secrets.append(sub.previous_secret)
     return secrets
-
-
-async def _yield() -> None:
-    await asyncio.sleep(0)
 
 
 def _plain_success(sub: Subscription, result: AttemptResult) -> bool:
