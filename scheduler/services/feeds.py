@@ -70,6 +70,10 @@ class FeedService:
 
     async def on_change(self, change: EventChange) -> None:
         """Listener for event changes: forget the event's piece and every feed."""
+        if change.kind == "state":
+            # a scheduled start or end reached: no row changed, and a VEVENT does
+            # not depend on it (operator starts and ends come as their own kinds)
+            return
         if change.kind == "resync":
             self.invalidate_all()
             return
