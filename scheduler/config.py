@@ -31,6 +31,11 @@ class Settings(BaseModel):
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(65536, ge=1024)
     public_base_url: str = ""
+    http_header_timeout_seconds: float = Field(10, gt=0)
+    http_max_line_size: int = Field(8190, ge=1024, le=65536)
+    http_max_field_size: int = Field(8190, ge=1024, le=65536)
+    http_max_headers: int = Field(100, ge=16, le=1000)
+    metrics_token: str = ""
 
     data_dir: Path = Path("./data")
     database_url: str = ""
@@ -72,6 +77,7 @@ class Settings(BaseModel):
     status_overdue_seconds: float = Field(60, gt=0)
     sse_heartbeat_seconds: float = Field(15, gt=0)
     sse_retry_ms: int = Field(2000, ge=100)
+    sse_max_streams: int = Field(20000, ge=1)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"

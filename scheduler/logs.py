@@ -12,6 +12,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from scheduler.config import Settings
 
@@ -20,6 +21,26 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "ta
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+
+
+def redact_url(url: str) -> str:
+    """``scheme://host[:port]/path`` of ``url``: what a log line may say of it.
+
+    Webhook URLs often carry credentials (Slack and Discord URLs are secret as a
+    whole; others put tokens in the query string), so a log line keeps only
+    where the request went, never user info, query or fragment; the path is
+    cut short because some services put their secret there too.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparseable URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    path = parts.path if len(parts.path) <= 24 else parts.path[:24] + "..."
+    return f"{parts.scheme}://{host}{port}{path}"
 
 
 class JsonFormatter(logging.Formatter):
