@@ -1,13 +1,17 @@
-"""A minimal Server-Sent-Events reader over a real aiohttp client connection."""
+"""Minimal Server-Sent-Events clients: a reader over a real aiohttp connection, and raw sockets."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 
 @dataclass
@@ -81,3 +85,51 @@ class SSEReader:
 
     def close(self) -> None:
         self.response.close()
+
+
+@dataclass
+class RawStream:
+    """An SSE request on a bare socket, for clients that vanish without any courtesy."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    status: int
+    head: str
+    first: str  # the first message as sent (inside its chunk), for a 200
+
+    @classmethod
+    async def open(
+        cls, host: str, port: int, path: str, *, headers: dict[str, str] | None = None
+    ) -> RawStream:
+        """Send the request and read the response head (and, for a 200, the first message)."""
+        reader, writer = await asyncio.open_connection(host, port)
+        lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Accept: text/event-stream"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        async with asyncio.timeout(5):
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            status = int(head.split(" ", 2)[1])
+            first = ""
+            if status == 200:  # the snapshot: the stream is subscribed by now
+                first = (await reader.readuntil(b"\r\n\r\n")).decode()
+        return cls(reader, writer, status, head, first)
+
+    def drop(self, *, reset: bool) -> None:
+        """Vanish: with ``reset`` the kernel sends RST (SO_LINGER 0), else a bare FIN."""
+        if reset:
+            sock = self.writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.writer.transport.abort()
+
+
+class ServeLikeServer(TestServer):
+    """A test server that treats a vanished client the way ``serve`` (``web.run_app``) does.
+
+    aiohttp's ``TestServer`` cancels a handler as soon as its client disconnects;
+    ``run_app`` does not (``handler_cancellation=False``), so a stream handler
+    must notice a gone client itself. Tests of that must run without the help.
+    """
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        kwargs["handler_cancellation"] = False
+        return web.AppRunner(self.app, **kwargs)

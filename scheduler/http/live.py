@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 from typing import Any
 
 from aiohttp import web
-from aiohttp_sse import sse_response
+from aiohttp_sse import EventSourceResponse, sse_response
 
+from scheduler.config import Settings
 from scheduler.http.calendar import base_url
 from scheduler.http.keys import CLOCK, EVENTS, LIVE, METRICS, SETTINGS
+from scheduler.http.problems import problem
 from scheduler.models import Event
 from scheduler.representation import event_public, status_public
 from scheduler.services.live import LiveMessage, Subscriber
@@ -69,48 +73,97 @@ async def live_events(request: web.Request) -> web.Response:
 
 async def _stream(request: web.Request, event_id: str | None) -> web.StreamResponse:
     app = request.app
-    hub, settings = app[LIVE], app[SETTINGS]
-    snapshot: dict[str, Any]
+    hub, settings, metrics = app[LIVE], app[SETTINGS], app[METRICS]
     if event_id is not None:
-        event = await app[EVENTS].get(event_id)  # 404 before the stream starts
-    sub: Subscriber = hub.subscribe(event_id)  # before the snapshot: no change slips between
-    app[METRICS].sse_clients.set(hub.subscribers)
+        await app[EVENTS].get(event_id)  # 404 before the stream starts
+    if hub.subscribers >= settings.sse_max_streams:
+        return _full(settings)
+    # no await between the count and here: two requests cannot both take the last slot
+    sub = hub.subscribe(event_id)  # before the snapshot: no change slips between
+    metrics.sse_clients.set(hub.subscribers)
     try:
         async with sse_response(
             request,
             ping_interval=settings.sse_heartbeat_seconds,
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         ) as resp:
-            missed = hub.missed(request.headers.get("Last-Event-ID"), event_id)
-            if missed is None:
-                if event_id is not None:
-                    event = await app[EVENTS].get(event_id)
-                    snapshot = status_public(event, now=app[CLOCK]())
-                    name = "status"
-                else:
-                    snapshot = {"live": await _live_now(request)}
-                    name = "snapshot"
-                await resp.send(
-                    json.dumps(snapshot),
-                    id=hub.current_id(),
-                    event=name,
-                    retry=settings.sse_retry_ms,
-                )
-            else:
-                for i, message in enumerate(missed):
-                    await _send(resp, message, retry=settings.sse_retry_ms if i == 0 else None)
-            while resp.is_connected() and not sub.closed:
-                change = await sub.queue.get()
-                if change is None or sub.closed:
-                    break
-                await _send(resp, change)
+            try:
+                await _catch_up(request, resp, event_id)
+                await _follow(request, resp, sub, settings.sse_heartbeat_seconds)
+            except ConnectionResetError:
+                pass  # the client went away while we wrote to it: nothing more to do
         return resp
     finally:
         hub.unsubscribe(sub)
-        app[METRICS].sse_clients.set(hub.subscribers)
+        metrics.sse_clients.set(hub.subscribers)
 
 
-async def _send(resp: Any, message: LiveMessage, *, retry: int | None = None) -> None:
+def _full(settings: Settings) -> web.Response:
+    """503 for a stream beyond ``sse_max_streams``.
+
+    Retry-After is one heartbeat: streams whose clients vanished are freed
+    within one, so that is when a retry can find a slot; sooner would only add load.
+    """
+    retry_after = max(1, math.ceil(settings.sse_heartbeat_seconds))
+    return problem(
+        503,
+        f"this server already holds its maximum of {settings.sse_max_streams} live-status "
+        f"streams; retry in {retry_after} s, or poll GET /api/events/{{id}}/status meanwhile",
+        code="too-many-streams",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def _catch_up(request: web.Request, resp: EventSourceResponse, event_id: str | None) -> None:
+    """What the client missed since its ``Last-Event-ID``, or else a snapshot of now."""
+    app = request.app
+    hub, retry = app[LIVE], app[SETTINGS].sse_retry_ms
+    missed = hub.missed(request.headers.get("Last-Event-ID"), event_id)
+    if missed is not None:
+        for i, message in enumerate(missed):
+            await _send(resp, message, retry=retry if i == 0 else None)
+        return
+    snapshot: dict[str, Any]
+    if event_id is not None:
+        event = await app[EVENTS].get(event_id)
+        snapshot, name = status_public(event, now=app[CLOCK]()), "status"
+    else:
+        snapshot, name = {"live": await _live_now(request)}, "snapshot"
+    await resp.send(json.dumps(snapshot), id=hub.current_id(), event=name, retry=retry)
+
+
+async def _follow(
+    request: web.Request, resp: EventSourceResponse, sub: Subscriber, heartbeat: float
+) -> None:
+    """Push ``sub``'s changes until it is closed or its client is gone.
+
+    The server does not cancel a handler whose client disconnected
+    (``handler_cancellation`` is off, as it should be for writes), so the wait
+    wakes at least once per heartbeat to look: a stream for an event months
+    away would otherwise keep its dead client until the event next changed.
+    """
+    while not sub.closed:
+        try:
+            async with asyncio.timeout(heartbeat):  # no extra task, unlike wait_for on 3.11
+                change = await sub.queue.get()
+        except TimeoutError:
+            if _gone(request, resp):
+                return
+            continue
+        if change is None:
+            return
+        await _send(resp, change)
+
+
+def _gone(request: web.Request, resp: EventSourceResponse) -> bool:
+    """Whether the client left: its connection closed, or a heartbeat could not be written."""
+    transport = request.transport
+    return transport is None or transport.is_closing() or not resp.is_connected()
+
+
+async def _send(
+    resp: EventSourceResponse, message: LiveMessage, *, retry: int | None = None
+) -> None:
     await resp.send(json.dumps(message.status), id=message.id, event="status", retry=retry)
 
 

@@ -20,13 +20,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from scheduler.exceptions import InvalidInput
+from scheduler.inputs import parse_count
+
 BUFFER = 1000  # messages kept for Last-Event-ID replay
 QUEUE = 100  # messages a slow client may fall behind before it is dropped
 
 
 @dataclass(frozen=True)
 class LiveMessage:
-    id: str
+    id: str  # "<boot>-<number>", what clients send back as Last-Event-ID
+    number: int
     event_id: str
     status: dict[str, Any]
 
@@ -65,7 +69,8 @@ class LiveHub:
         if not force and self._last_state.get(event_id) == state:
             return False
         self._last_state[event_id] = state
-        message = LiveMessage(f"{self.boot}-{next(self._counter)}", event_id, status)
+        number = next(self._counter)
+        message = LiveMessage(f"{self.boot}-{number}", number, event_id, status)
         self._buffer.append(message)
         for sub in list(self._subscribers):
             if sub.wants(message):
@@ -79,19 +84,29 @@ class LiveHub:
         self._last_state.pop(event_id, None)
 
     def missed(self, last_event_id: str | None, event_id: str | None) -> list[LiveMessage] | None:
-        """Messages after ``last_event_id`` for a stream; ``None`` if they cannot be known."""
+        """Messages after ``last_event_id`` for a stream; ``None`` if they cannot be known.
+
+        An id that is not one of ours (another boot, too old, or malformed, such
+        as ``<boot>-²``) is treated as absent: the client gets a fresh snapshot,
+        which every SSE client recovers from, instead of an error it cannot.
+        """
         if not last_event_id:
             return None
         boot, _, number = last_event_id.partition("-")
-        if boot != self.boot or not number.isdigit():
+        if boot != self.boot:
             return None
-        seen = int(number)
-        if self._buffer and int(self._buffer[0].id.partition("-")[2]) > seen + 1:
+        try:
+            seen = parse_count(number, field="Last-Event-ID")
+        except InvalidInput:
+            return None
+        if seen > (self._buffer[-1].number if self._buffer else 0):
+            return None  # an id we never sent
+        if self._buffer and self._buffer[0].number > seen + 1:
             return None  # the buffer no longer reaches back that far
         return [
             m
             for m in self._buffer
-            if int(m.id.partition("-")[2]) > seen and (event_id is None or m.event_id == event_id)
+            if m.number > seen and (event_id is None or m.event_id == event_id)
         ]
 
     def subscribe(self, event_id: str | None) -> Subscriber:
