@@ -112,6 +112,12 @@ class Conflict(SchedulerError):
     code = "conflict"
 
 
+class PreconditionFailed(SchedulerError):
+    """Raised by services when a write's ``If-Match`` no longer names the row's version."""
+
+    code = "precondition-failed"
+
+
 class IdempotencyKeyReused(InvalidInput):
     """Raised by the event service when an ``Idempotency-Key`` comes back with another body."""
 

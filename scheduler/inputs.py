@@ -36,6 +36,7 @@ MAX_YEAR = 2199
 MAX_JSON_DEPTH = 32
 
 _DIGITS = re.compile(r"[0-9]+")
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 # Bidirectional embedding/override (U+202A..U+202E) and isolate (U+2066..U+2069)
 # controls: "Trojan source" text that renders differently from its bytes.
@@ -99,3 +100,12 @@ def clean_text(value: str, *, field: str, multiline: bool = False) -> str:
             field=field,
         )
     return value
+
+
+def looks_like_id(value: str) -> bool:
+    """Whether ``value`` could be one of our ids (letters, digits, ``_``, ``-``; <= 64).
+
+    Lookups of anything else answer "not found" without asking the database
+    (PostgreSQL refuses a NUL byte in a query parameter with an error).
+    """
+    return bool(_ID.fullmatch(value))

@@ -28,6 +28,7 @@ from scheduler.exceptions import (
     OffsetMismatch,
     UnknownTimezone,
 )
+from scheduler.inputs import check_year
 
 #: Returns the current instant as an aware UTC datetime; tests pass fake ones.
 Clock = Callable[[], datetime]
@@ -89,6 +90,7 @@ def parse_local_time(text: str) -> LocalTime:
             f"{text!r} is not a date and time; write it as YYYY-MM-DDTHH:MM, "
             "optionally followed by a UTC offset such as +02:00"
         ) from err
+    check_year(parsed)
     offset = parsed.utcoffset()
     return LocalTime(wall=parsed.replace(tzinfo=None), offset=offset)
 
@@ -194,9 +196,11 @@ def to_local(zone_name: str, instant: datetime) -> datetime:
 
 
 def as_utc(value: datetime) -> datetime:
-    """Read an instant given with any offset as UTC; a naive value is refused."""
+    """Read an instant given with any offset as UTC; a naive value, or one outside
+    the years the API accepts, is refused."""
     if value.tzinfo is None:
         raise InvalidLocalTime(f"{value.isoformat()} has no UTC offset; add Z or +HH:MM")
+    check_year(value)
     return value.astimezone(UTC)
 
 

@@ -20,6 +20,7 @@ from scheduler.exceptions import (
     Conflict,
     InvalidInput,
     NotFound,
+    PreconditionFailed,
     SchedulerError,
     StoreUnavailable,
     Unauthorized,
@@ -34,6 +35,7 @@ _STATUS: list[tuple[type[SchedulerError], int]] = [
     (InvalidInput, 422),
     (NotFound, 404),
     (Conflict, 409),
+    (PreconditionFailed, 412),
     (Unauthorized, 401),
     (StoreUnavailable, 503),
 ]
@@ -44,6 +46,7 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    412: "Precondition failed",
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Invalid input",

@@ -6,11 +6,12 @@ from typing import Any
 
 from aiohttp import web
 
-from scheduler.exceptions import InvalidInput
+from scheduler.etags import entity_tag
 from scheduler.http.bodies import read_model
 from scheduler.http.keys import WEBHOOKS
+from scheduler.inputs import parse_count
 from scheduler.models import DeliveryAttempt, Subscription, SubscriptionCreate, SubscriptionUpdate
-from scheduler.services.webhooks import DeliveryView
+from scheduler.services.webhooks import MAX_LOG_PAGE, DeliveryView
 from scheduler.timezones import isoformat_utc
 
 routes = web.RouteTableDef()
@@ -32,6 +33,13 @@ def subscription_public(sub: Subscription, *, with_secret: bool = False) -> dict
     if with_secret:
         body["secret"] = sub.secret
     return body
+
+
+def _tagged(
+    sub: Subscription, *, status: int = 200, with_secret: bool = False, **headers: str
+) -> web.Response:
+    body = subscription_public(sub, with_secret=with_secret)
+    return web.json_response(body, status=status, headers={"ETag": entity_tag(sub), **headers})
 
 
 def _attempt(a: DeliveryAttempt) -> dict[str, Any]:
@@ -66,11 +74,7 @@ def delivery_public(view: DeliveryView) -> dict[str, Any]:
 async def create_webhook(request: web.Request) -> web.Response:
     data = await read_model(request, SubscriptionCreate)
     sub = await request.app[WEBHOOKS].create(data)
-    return web.json_response(
-        subscription_public(sub, with_secret=True),
-        status=201,
-        headers={"Location": f"/api/webhooks/{sub.id}"},
-    )
+    return _tagged(sub, status=201, with_secret=True, Location=f"/api/webhooks/{sub.id}")
 
 
 @routes.get("/api/webhooks")
@@ -82,26 +86,32 @@ async def list_webhooks(request: web.Request) -> web.Response:
 @routes.get("/api/webhooks/{id}")
 async def get_webhook(request: web.Request) -> web.Response:
     sub = await request.app[WEBHOOKS].get(request.match_info["id"])
-    return web.json_response(subscription_public(sub))
+    return _tagged(sub)
 
 
 @routes.patch("/api/webhooks/{id}")
 async def update_webhook(request: web.Request) -> web.Response:
     data = await read_model(request, SubscriptionUpdate)
-    sub = await request.app[WEBHOOKS].update(request.match_info["id"], data)
-    return web.json_response(subscription_public(sub))
+    sub = await request.app[WEBHOOKS].update(
+        request.match_info["id"], data, if_match=request.headers.get("If-Match")
+    )
+    return _tagged(sub)
 
 
 @routes.delete("/api/webhooks/{id}")
 async def delete_webhook(request: web.Request) -> web.Response:
-    await request.app[WEBHOOKS].delete(request.match_info["id"])
+    await request.app[WEBHOOKS].delete(
+        request.match_info["id"], if_match=request.headers.get("If-Match")
+    )
     return web.Response(status=204)
 
 
 @routes.post("/api/webhooks/{id}/rotate-secret")
 async def rotate_secret(request: web.Request) -> web.Response:
-    sub = await request.app[WEBHOOKS].rotate_secret(request.match_info["id"])
-    return web.json_response(subscription_public(sub, with_secret=True))
+    sub = await request.app[WEBHOOKS].rotate_secret(
+        request.match_info["id"], if_match=request.headers.get("If-Match")
+    )
+    return _tagged(sub, with_secret=True)
 
 
 @routes.post("/api/webhooks/{id}/ping")
@@ -112,11 +122,11 @@ async def ping_webhook(request: web.Request) -> web.Response:
 
 @routes.get("/api/webhooks/{id}/deliveries")
 async def list_deliveries(request: web.Request) -> web.Response:
-    raw = request.query.get("limit", "50")
-    if not raw.isdigit():
-        raise InvalidInput("limit must be a whole number", field="limit")
+    limit = parse_count(
+        request.query.get("limit", "50"), field="limit", minimum=1, maximum=MAX_LOG_PAGE
+    )
     views = await request.app[WEBHOOKS].deliveries(
-        request.match_info["id"], limit=int(raw), state=request.query.get("state")
+        request.match_info["id"], limit=limit, state=request.query.get("state")
     )
     return web.json_response({"items": [delivery_public(v) for v in views]})
 

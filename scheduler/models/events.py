@@ -11,10 +11,12 @@ import re
 from datetime import datetime
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
 from sqlmodel import Column, SQLModel
 from sqlmodel import Field as DBField
 
+from scheduler.exceptions import InvalidInput
+from scheduler.inputs import clean_text
 from scheduler.models.columns import new_id, utc_column
 
 CHANNEL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -62,6 +64,26 @@ class IdempotencyRecord(SQLModel, table=True):
 # --- API input -------------------------------------------------------------------
 
 
+def one_line_text(value: str | None, info: ValidationInfo) -> str | None:
+    """Field validator: text without control or bidi-override characters (see inputs)."""
+    if value is None:
+        return None
+    try:
+        return clean_text(value, field=str(info.field_name))
+    except InvalidInput as err:
+        raise ValueError(err.message) from None
+
+
+def multiline_text(value: str | None, info: ValidationInfo) -> str | None:
+    """Field validator: like :func:`one_line_text`, but line breaks and tabs are kept."""
+    if value is None:
+        return None
+    try:
+        return clean_text(value, field=str(info.field_name), multiline=True)
+    except InvalidInput as err:
+        raise ValueError(err.message) from None
+
+
 def _check_url(value: str | None) -> str | None:
     if value is None:
         return None
@@ -91,12 +113,16 @@ class _EventFields(BaseModel):
     stream_url: str | None = Field(None, max_length=2048, examples=["https://ep.example/live"])
     location: str | None = Field(None, max_length=500)
     channel: str | None = Field(None, pattern=CHANNEL_PATTERN, examples=["plenary"])
-    reminders: list[int] | None = Field(
+    reminders: list[StrictInt] | None = Field(
         None, description="Minutes before start; default from configuration", examples=[[60, 15]]
     )
 
     _url = field_validator("stream_url")(_check_url)
     _rem = field_validator("reminders")(_check_reminders)
+    _lines = field_validator(
+        "title", "location", "stream_url", "timezone", "start", "end", check_fields=False
+    )(one_line_text)
+    _texts = field_validator("description")(multiline_text)
 
 
 class EventCreate(_EventFields):

@@ -14,12 +14,12 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from sqlmodel import Column, SQLModel
 from sqlmodel import Field as DBField
 
 from scheduler.models.columns import new_id, utc_column
-from scheduler.models.events import CHANNEL_PATTERN
+from scheduler.models.events import CHANNEL_PATTERN, multiline_text, one_line_text
 
 
 class EventType(StrEnum):
@@ -153,6 +153,9 @@ class _SubscriptionFields(BaseModel):
     channel: str | None = Field(None, pattern=CHANNEL_PATTERN)
     description: str | None = Field(None, max_length=500)
 
+    _lines = field_validator("url", check_fields=False)(one_line_text)
+    _texts = field_validator("description")(multiline_text)
+
     @field_validator("types", check_fields=False)
     @classmethod
     def _known_types(cls, value: list[str] | None) -> list[str] | None:
@@ -179,7 +182,7 @@ class SubscriptionUpdate(_SubscriptionFields):
 
     url: str | None = Field(None, max_length=2048)
     types: list[str] | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class SubscriptionPublic(BaseModel):

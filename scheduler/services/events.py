@@ -23,7 +23,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.config import Settings
-from scheduler.exceptions import Conflict, IdempotencyKeyReused, InvalidInput
+from scheduler.etags import check_if_match
+from scheduler.exceptions import Conflict, IdempotencyKeyReused, InvalidInput, StoreBusy
+from scheduler.inputs import check_year
 from scheduler.models import (
     Event,
     EventCreate,
@@ -53,6 +55,7 @@ from scheduler.timezones import (
 logger = logging.getLogger(__name__)
 
 CREATE_SCOPE = "POST /api/events"
+DELETE_ATTEMPTS = 3
 
 #: Columns whose change a calendar must see (they raise ``sequence``).
 VISIBLE_FIELDS = (
@@ -97,16 +100,33 @@ def encode_cursor(event: Event) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+MAX_CURSOR = 200  # characters; ours are about 90
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The keyset position in a cursor this server handed out; anything else is a 422."""
+    refused = InvalidInput(
+        "cursor is not one this server handed out; use next_cursor from the previous page",
+        field="cursor",
+    )
+    if len(cursor) > MAX_CURSOR:
+        raise refused
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        start, event_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(start), str(event_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as err:
-        raise InvalidInput(
-            "cursor is not one this server handed out; use next_cursor from the previous page",
-            field="cursor",
-        ) from err
+        decoded = json.loads(base64.urlsafe_b64decode(padded))
+        if not (isinstance(decoded, list) and len(decoded) == 2):
+            raise refused
+        start_text, event_id = decoded
+        if not isinstance(start_text, str) or not isinstance(event_id, str):
+            raise refused
+        start = datetime.fromisoformat(start_text)
+        if start.utcoffset() != timedelta(0):
+            raise refused  # ours are UTC; a naive or shifted one was made by hand
+        return check_year(start), event_id
+    except InvalidInput:
+        raise refused from None
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError) as err:
+        raise refused from err
 
 
 def fingerprint(data: EventCreate) -> str:
@@ -247,13 +267,16 @@ class EventService:
             raise Conflict("the event created with this Idempotency-Key has since been deleted")
         return event
 
-    async def update(self, event_id: str, data: EventUpdate) -> Event:
+    async def update(
+        self, event_id: str, data: EventUpdate, *, if_match: str | None = None
+    ) -> Event:
         fields = data.model_dump(exclude_unset=True)
         for required in ("title", "timezone", "start", "end"):
             if required in fields and fields[required] is None:
                 raise InvalidInput(f"{required} cannot be removed", field=required)
         async with self.db.session() as session:
             event = await event_store.require(session, event_id, for_update=True)
+            check_if_match(if_match, event, what="event")
             if event.status == CANCELLED:
                 raise Conflict("this event is cancelled and can no longer change")
             before = _snapshot(event)
@@ -333,9 +356,10 @@ class EventService:
         )
         return resolve_event_times(zone, start, end)
 
-    async def cancel(self, event_id: str) -> Event:
+    async def cancel(self, event_id: str, *, if_match: str | None = None) -> Event:
         async with self.db.session() as session:
             event = await event_store.require(session, event_id, for_update=True)
+            check_if_match(if_match, event, what="event")
             if event.status == CANCELLED:
                 return event
             now = self.clock()
@@ -358,17 +382,18 @@ class EventService:
         await self._notify(EventChange("cancelled", event.id, event, event.channel))
         return event
 
-    async def mark_started(self, event_id: str) -> Event:
+    async def mark_started(self, event_id: str, *, if_match: str | None = None) -> Event:
         """The operator says the stream went live (perhaps early or late)."""
-        return await self._mark(event_id, started=True)
+        return await self._mark(event_id, started=True, if_match=if_match)
 
-    async def mark_ended(self, event_id: str) -> Event:
+    async def mark_ended(self, event_id: str, *, if_match: str | None = None) -> Event:
         """The operator says the stream is over (perhaps early, or after an overrun)."""
-        return await self._mark(event_id, started=False)
+        return await self._mark(event_id, started=False, if_match=if_match)
 
-    async def _mark(self, event_id: str, *, started: bool) -> Event:
+    async def _mark(self, event_id: str, *, started: bool, if_match: str | None) -> Event:
         async with self.db.session() as session:
             event = await event_store.require(session, event_id, for_update=True)
+            check_if_match(if_match, event, what="event")
             if event.status == CANCELLED:
                 raise Conflict("this event is cancelled; it cannot go live or end")
             if event.actual_end is not None:
@@ -403,11 +428,20 @@ class EventService:
         await self._notify(EventChange(kind, event.id, event, event.channel))
         return event
 
-    async def delete(self, event_id: str) -> None:
-        async with self.db.session() as session:
-            event = await event_store.require(session, event_id, for_update=True)
-            channel = event.channel
-            await event_store.remove(session, event_id)
+    async def delete(self, event_id: str, *, if_match: str | None = None) -> None:
+        for attempt in range(DELETE_ATTEMPTS):
+            try:
+                async with self.db.session() as session:
+                    event = await event_store.require(session, event_id, for_update=True)
+                    check_if_match(if_match, event, what="event")
+                    channel = event.channel
+                    await event_store.remove(session, event_id)
+                break
+            except StoreBusy:
+                # The cascade to triggers can deadlock with a dispatcher firing one
+                # of them (PostgreSQL aborts one side); deleting again is safe.
+                if attempt == DELETE_ATTEMPTS - 1:
+                    raise
         await self._notify(EventChange("deleted", event_id, None, channel))
 
 

@@ -14,7 +14,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from scheduler.config import Settings
+from scheduler.etags import check_if_match
 from scheduler.exceptions import InvalidInput, NotFound
+from scheduler.inputs import looks_like_id
 from scheduler.models import (
     PING_TYPE,
     Delivery,
@@ -81,7 +83,9 @@ class WebhookService:
         async with self.db.session() as session:
             return await subscription_store.list_all(session)
 
-    async def update(self, sub_id: str, data: SubscriptionUpdate) -> Subscription:
+    async def update(
+        self, sub_id: str, data: SubscriptionUpdate, *, if_match: str | None = None
+    ) -> Subscription:
         fields = data.model_dump(exclude_unset=True)
         for required in ("url", "types", "active"):
             if required in fields and fields[required] is None:
@@ -89,7 +93,8 @@ class WebhookService:
         if "url" in fields:
             await self._check_url(fields["url"])
         async with self.db.session() as session:
-            sub = await subscription_store.require(session, sub_id)
+            sub = await subscription_store.require(session, sub_id, for_update=True)
+            check_if_match(if_match, sub, what="webhook")
             for name, value in fields.items():
                 setattr(sub, name, value)
             if fields.get("active") is True:
@@ -105,16 +110,18 @@ class WebhookService:
         if self.dispatcher is not None:
             self.dispatcher.subscription_changed(sub_id, sub)
 
-    async def delete(self, sub_id: str) -> None:
+    async def delete(self, sub_id: str, *, if_match: str | None = None) -> None:
         async with self.db.session() as session:
-            sub = await subscription_store.require(session, sub_id)
+            sub = await subscription_store.require(session, sub_id, for_update=True)
+            check_if_match(if_match, sub, what="webhook")
             await session.delete(sub)
         self._changed(sub_id, None)
 
-    async def rotate_secret(self, sub_id: str) -> Subscription:
+    async def rotate_secret(self, sub_id: str, *, if_match: str | None = None) -> Subscription:
         now = self.clock()
         async with self.db.session() as session:
-            sub = await subscription_store.require(session, sub_id)
+            sub = await subscription_store.require(session, sub_id, for_update=True)
+            check_if_match(if_match, sub, what="webhook")
             sub.previous_secret = sub.secret
             sub.previous_secret_expires_at = now + timedelta(
                 hours=self.settings.webhook_secret_grace_hours
@@ -159,6 +166,8 @@ class WebhookService:
         return [DeliveryView(d, attempts.get(d.id, [])) for d in rows]
 
     async def delivery(self, sub_id: str, delivery_id: str) -> DeliveryView:
+        if not looks_like_id(delivery_id):
+            raise NotFound(f"no delivery {delivery_id[:80]!r} for webhook {sub_id[:80]!r}")
         async with self.db.session() as session:
             delivery = await delivery_store.get(session, delivery_id)
             if delivery is None or delivery.subscription_id != sub_id:

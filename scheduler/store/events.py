@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.exceptions import NotFound
+from scheduler.inputs import looks_like_id
 from scheduler.models import Event
 from scheduler.status import CANCELLED, State
 
@@ -65,6 +66,8 @@ async def add(session: AsyncSession, event: Event) -> Event:
 
 
 async def get(session: AsyncSession, event_id: str, *, for_update: bool = False) -> Event | None:
+    if not looks_like_id(event_id):
+        return None
     query = select(Event).where(col(Event.id) == event_id)
     if for_update:
         # FOR NO KEY UPDATE: an edit never changes the key, and this lock does not

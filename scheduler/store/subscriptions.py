@@ -9,16 +9,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.exceptions import NotFound
+from scheduler.inputs import looks_like_id
 from scheduler.models import Subscription
 
 
-async def get(session: AsyncSession, sub_id: str) -> Subscription | None:
-    return await session.get(Subscription, sub_id)
+async def get(
+    session: AsyncSession, sub_id: str, *, for_update: bool = False
+) -> Subscription | None:
+    if not looks_like_id(sub_id):
+        return None
+    return await session.get(Subscription, sub_id, with_for_update=for_update or None)
 
 
-async def require(session: AsyncSession, sub_id: str) -> Subscription:
-    """The subscription, or :class:`NotFound` naming the id."""
-    sub = await get(session, sub_id)
+async def require(session: AsyncSession, sub_id: str, *, for_update: bool = False) -> Subscription:
+    """The subscription, or :class:`NotFound` naming the id (locked for a write if asked)."""
+    sub = await get(session, sub_id, for_update=for_update)
     if sub is None:
         raise NotFound(f"no webhook with id {sub_id!r}")
     return sub
