@@ -38,6 +38,47 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after(None, now) is None
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("  5  ", 5.0),  # surrounding blanks are not part of the value
+        ("0", 0.0),
+        ("Sat, 28 Nov 2026 11:00:00 GMT", 0.0),  # a date in the past: now
+        ("Sun, 29 Nov 2026 12:00:00 GMT", 86400.0),
+        ("Sat, 28 Nov 2026 12:00:30 +0000", 30.0),
+    ],
+)
+def test_parse_retry_after_reads_both_forms(value: str, expected: float) -> None:
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    assert parse_retry_after(value, now) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\u00b2",  # superscript two: str.isdigit() says yes, float() raises
+        "\u0663",  # Arabic-Indic three
+        "\uff15",  # fullwidth five
+        "-1",
+        "+5",
+        "1e9",
+        "1.5",
+        "0x10",
+        "9" * 30,  # longer than any number we read
+        "",
+        "   ",
+        "5 5",
+        "Sat, 28 Nov 2026 12:01:00",  # a date without a zone
+        "Sat, 28 Nov 99999 12:01:00 GMT",
+        "Mon, 32 Foo 2026 25:61:61 GMT",
+        "\x00",
+    ],
+)
+def test_parse_retry_after_ignores_what_it_cannot_read(value: str) -> None:
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    assert parse_retry_after(value, now) is None
+
+
 def test_signatures_verify_with_standardwebhooks() -> None:
     old, new = generate_secret(), generate_secret()
     body = '{"type":"event.reminder"}'
