@@ -131,20 +131,11 @@ async def _db_upgrade(settings: Settings) -> int:
 
 
 def _serve(settings: Settings) -> int:
-    from aiohttp import web
-
     from scheduler.http.app import create_app
+    from scheduler.http.server import serve
 
-    app = create_app(settings)
-    # run_app installs SIGINT/SIGTERM handlers and runs the cleanup contexts on exit
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        shutdown_timeout=10,
-        access_log=None,  # scheduler.http.observe logs every request
-    )
+    # serve() stops on SIGTERM/SIGINT and runs the cleanup contexts before returning
+    asyncio.run(serve(create_app(settings), settings))
     return 0
 
 

@@ -37,6 +37,7 @@ from scheduler.http.keys import (
 )
 from scheduler.http.observe import observe_middleware
 from scheduler.http.problems import error_middleware
+from scheduler.http.server import name_server
 from scheduler.metrics import Metrics
 from scheduler.models import Event
 from scheduler.reminders.dispatch import Dispatcher, default_owner
@@ -201,6 +202,7 @@ def create_app(
         app[LIVE].close_all()  # SSE handlers return, so shutdown does not wait on them
 
     app.on_shutdown.append(close_streams)
+    app.on_response_prepare.append(name_server)  # no library versions on any response
     for module in (events, live, webhooks, calendar, service, openapi):
         app.add_routes(module.routes)
     return app
