@@ -76,10 +76,39 @@ def _param(name: str, where: str, description: str, **schema: Any) -> dict[str, 
 
 EVENT_ID = _param("id", "path", "Event id")
 SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
+IF_MATCH = _param(
+    "If-Match",
+    "header",
+    "The ETag of the version you read: the write goes ahead only if the resource still "
+    "has it (`*`: any version). Without it, the write goes ahead as before.",
+)
+ETAG = {"ETag": {"description": "Version of the stored resource", "schema": {"type": "string"}}}
+PRECONDITION = {"412": _problem("If-Match names a version that is no longer current")}
 WRITE_ERRORS = {
     "401": _problem("Missing or wrong bearer token"),
     "404": _problem("No such event"),
+    **PRECONDITION,
 }
+BODY_ERRORS = {
+    "400": _problem(
+        "Body is not one JSON object, repeats a key, nests deeper than 32 levels, "
+        "or holds a number of more than 18 digits, NaN or Infinity"
+    ),
+    "413": _problem("Body too large"),
+    "415": _problem("Content-Type is not application/json (or application/*+json)"),
+}
+INPUT_RULES = """Rules every endpoint applies to what it is sent:
+
+- Dates and times lie in the years 1900 to 2199 (422 otherwise).
+- Text fields hold no control characters (one-line fields: none; `description`:
+  line breaks and tabs only, CR LF stored as LF) and no bidirectional override or
+  isolate characters (U+202A-U+202E, U+2066-U+2069) (422 naming the field).
+- Numbers in query strings and headers are ASCII digits, at most 18 of them (422).
+- Request bodies are one JSON object: no repeated keys, at most 32 levels deep, no
+  number longer than 18 digits, no NaN/Infinity (400); `application/json` or
+  `application/*+json` only (415); at most `max_body_bytes` (413).
+- Events and webhooks carry an `ETag`; writes honour `If-Match` (412 on mismatch).
+"""
 
 
 def _paths() -> dict[str, Any]:
@@ -99,12 +128,10 @@ def _paths() -> dict[str, Any]:
                 ],
                 "requestBody": body,
                 "responses": {
-                    "201": _json(EventPublic, "Created"),
-                    "400": _problem("Body is not a JSON object"),
+                    "201": {**_json(EventPublic, "Created"), "headers": ETAG},
+                    **BODY_ERRORS,
                     "401": _problem("Missing or wrong bearer token"),
                     "409": _problem("Idempotency key's event was deleted"),
-                    "413": _problem("Body too large"),
-                    "415": _problem("Body is not JSON"),
                     "422": _problem("Invalid field, time or zone"),
                 },
             },
@@ -137,16 +164,18 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "Read an event",
                 "responses": {
-                    "200": _json(EventPublic, "The event"),
+                    "200": {**_json(EventPublic, "The event"), "headers": ETAG},
                     "404": _problem("No such event"),
                 },
             },
             "patch": {
                 "summary": "Change an event",
                 "security": SECURED,
+                "parameters": [IF_MATCH],
                 "requestBody": patch_body,
                 "responses": {
-                    "200": _json(EventPublic, "The changed event"),
+                    "200": {**_json(EventPublic, "The changed event"), "headers": ETAG},
+                    **BODY_ERRORS,
                     **WRITE_ERRORS,
                     "409": _problem("The event is cancelled"),
                     "422": _problem("Invalid field, time or zone"),
@@ -155,6 +184,7 @@ def _paths() -> dict[str, Any]:
             "delete": {
                 "summary": "Delete an event",
                 "security": SECURED,
+                "parameters": [IF_MATCH],
                 "responses": {"204": {"description": "Deleted"}, **WRITE_ERRORS},
             },
         },
@@ -163,7 +193,11 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "summary": "Cancel an event (it stays visible as cancelled)",
                 "security": SECURED,
-                "responses": {"200": _json(EventPublic, "The cancelled event"), **WRITE_ERRORS},
+                "parameters": [IF_MATCH],
+                "responses": {
+                    "200": {**_json(EventPublic, "The cancelled event"), "headers": ETAG},
+                    **WRITE_ERRORS,
+                },
             },
         },
         **_webhook_paths(),
@@ -184,6 +218,7 @@ HOOK_ERRORS = {
     "401": _problem("Missing or wrong bearer token"),
     "404": _problem("No such webhook or delivery"),
 }
+HOOK_WRITE_ERRORS = {**HOOK_ERRORS, **PRECONDITION}
 
 
 def _webhook_paths() -> dict[str, Any]:
@@ -197,7 +232,8 @@ def _webhook_paths() -> dict[str, Any]:
                 "security": SECURED,
                 "requestBody": body(SubscriptionCreate),
                 "responses": {
-                    "201": _json(SubscriptionPublic, "Created, with `secret`"),
+                    "201": {**_json(SubscriptionPublic, "Created, with `secret`"), "headers": ETAG},
+                    **BODY_ERRORS,
                     "401": _problem("Missing or wrong bearer token"),
                     "422": _problem("Invalid URL, refused target or unknown type"),
                 },
@@ -213,22 +249,28 @@ def _webhook_paths() -> dict[str, Any]:
             "get": {
                 "summary": "Read an endpoint",
                 "security": SECURED,
-                "responses": {"200": _json(SubscriptionPublic, "The endpoint"), **HOOK_ERRORS},
+                "responses": {
+                    "200": {**_json(SubscriptionPublic, "The endpoint"), "headers": ETAG},
+                    **HOOK_ERRORS,
+                },
             },
             "patch": {
                 "summary": "Change an endpoint (`active: true` re-enables it)",
                 "security": SECURED,
+                "parameters": [IF_MATCH],
                 "requestBody": body(SubscriptionUpdate),
                 "responses": {
-                    "200": _json(SubscriptionPublic, "The endpoint"),
+                    "200": {**_json(SubscriptionPublic, "The endpoint"), "headers": ETAG},
+                    **BODY_ERRORS,
                     "422": _problem("Invalid field"),
-                    **HOOK_ERRORS,
+                    **HOOK_WRITE_ERRORS,
                 },
             },
             "delete": {
                 "summary": "Remove an endpoint and its delivery log",
                 "security": SECURED,
-                "responses": {"204": {"description": "Deleted"}, **HOOK_ERRORS},
+                "parameters": [IF_MATCH],
+                "responses": {"204": {"description": "Deleted"}, **HOOK_WRITE_ERRORS},
             },
         },
         "/api/webhooks/{id}/rotate-secret": {
@@ -236,7 +278,11 @@ def _webhook_paths() -> dict[str, Any]:
             "post": {
                 "summary": "New secret (shown once); the old one keeps signing for a grace period",
                 "security": SECURED,
-                "responses": {"200": _json(SubscriptionPublic, "With new `secret`"), **HOOK_ERRORS},
+                "parameters": [IF_MATCH],
+                "responses": {
+                    "200": {**_json(SubscriptionPublic, "With new `secret`"), "headers": ETAG},
+                    **HOOK_WRITE_ERRORS,
+                },
             },
         },
         "/api/webhooks/{id}/ping": {
@@ -300,6 +346,7 @@ def _sse(summary: str) -> dict[str, Any]:
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},
             },
             "404": _problem("No such event"),
+            "503": _problem("This process holds sse_max_streams streams; retry after Retry-After"),
         },
     }
 
@@ -376,8 +423,11 @@ def _live_paths() -> dict[str, Any]:
         },
         "/metrics": {
             "get": {
-                "summary": "Prometheus text format",
-                "responses": {"200": {"description": "Metrics"}},
+                "summary": "Prometheus text format (bearer `metrics_token` if one is set)",
+                "responses": {
+                    "200": {"description": "Metrics"},
+                    "401": _problem("metrics_token is set and was not sent"),
+                },
             }
         },
     }
@@ -450,7 +500,11 @@ def document() -> dict[str, Any]:
         schemas[model.__name__] = schema
     return {
         "openapi": "3.1.0",
-        "info": {"title": "broadcast-scheduler", "version": __version__},
+        "info": {
+            "title": "broadcast-scheduler",
+            "version": __version__,
+            "description": INPUT_RULES,
+        },
         "paths": _paths(),
         "components": {
             "schemas": schemas,

@@ -109,7 +109,9 @@ def _check_reminders(value: list[int] | None) -> list[int] | None:
 class _EventFields(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    description: str | None = Field(None, max_length=10000)
+    description: str | None = Field(
+        None, max_length=10000, description="Plain text; line breaks and tabs allowed"
+    )
     stream_url: str | None = Field(None, max_length=2048, examples=["https://ep.example/live"])
     location: str | None = Field(None, max_length=500)
     channel: str | None = Field(None, pattern=CHANNEL_PATTERN, examples=["plenary"])
@@ -131,10 +133,12 @@ class EventCreate(_EventFields):
     title: str = Field(min_length=1, max_length=200)
     timezone: str = Field(min_length=1, max_length=64, examples=["Europe/Brussels"])
     start: str = Field(
-        description="Local wall time in `timezone`, optionally with UTC offset",
+        description="Local wall time in `timezone`, optionally with UTC offset; years 1900 to 2199",
         examples=["2018-05-22T18:15"],
     )
-    end: str = Field(examples=["2018-05-22T19:30"])
+    end: str = Field(
+        description="Local wall time in `timezone`, after `start`", examples=["2018-05-22T19:30"]
+    )
 
 
 class EventUpdate(_EventFields):
