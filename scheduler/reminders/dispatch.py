@@ -227,7 +227,8 @@ class Dispatcher:
             self._lock_file = None
 
     def _take_sqlite_lock(self) -> None:
-        path = Path(self.db.url.split(":///", 1)[1] + ".dispatch.lock")
+        database = Path(self.db.url.split(":///", 1)[1])
+        path = database.with_name(database.name + ".dispatch.lock")
         handle = path.open("a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -237,8 +238,9 @@ class Dispatcher:
             handle.close()
             raise DispatchLocked(
                 f"{holder} is already dispatching reminders from this SQLite database "
-                f"({path.with_suffix('')}); run one process per SQLite file, or use "
-                "PostgreSQL for several replicas"
+                f"({database}; lock file {path}): stop that process first, give this one "
+                "its own database file (SCHEDULER_DATABASE_URL), or use PostgreSQL for "
+                "several replicas"
             ) from None
         handle.seek(0)
         handle.truncate()
@@ -319,12 +321,20 @@ class Dispatcher:
             logger.exception("refill failed", extra={"action": "refill"})
 
     async def renew(self) -> None:
-        """Extend the leases of everything this process is still working on."""
+        """Extend the leases of everything this process is still working on.
+
+        Deliveries are renewed by id, those prepared or in the outbox: a claimed
+        delivery this process lost track of must expire and be taken over, not
+        stay "delivering" for as long as the process lives.
+        """
         try:
             until = self.db.sql_now(self.clock()) + self.lease
+            working = self.outbox.held() | self.prepared.delivery_ids()
             async with self.db.session() as session:
                 await claims.renew(session, trigger_store.QUEUE, owner=self.owner, until=until)
-                await claims.renew(session, delivery_store.QUEUE, owner=self.owner, until=until)
+                await claims.renew(
+                    session, delivery_store.QUEUE, owner=self.owner, until=until, ids=working
+                )
         except Exception:
             logger.exception("renewing leases failed", extra={"action": "renew"})
 

@@ -8,6 +8,12 @@ from it through the shared :class:`WebhookClient`. Outcomes are written
 together once sending has caught up: a success and its attempt log in two
 statements for the whole batch; failures one by one, with the retry
 schedule, ``410``-deactivation and the failing-endpoint limit.
+
+An attempt never wedges a delivery: whatever an attempt raises is recorded as
+a failed attempt and retried on the schedule, and the outbox knows which
+claimed deliveries it is still working on (:meth:`Outbox.held`), so the lease
+renewal keeps only those alive; anything it lost track of (an outcome that
+could not be written) expires and is taken over under the same id.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
@@ -24,6 +31,7 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from scheduler.config import Settings
+from scheduler.logs import redact_url
 from scheduler.metrics import Metrics
 from scheduler.models import Delivery, DeliveryAttempt, DeliveryState, Subscription
 from scheduler.store import claims
@@ -38,6 +46,10 @@ logger = logging.getLogger(__name__)
 
 CLAIM_BATCH = 500  # rows per claim or outcome statement
 OUTCOME_WAIT_SECONDS = 5.0  # outcomes wait at most this long for sending to catch up
+# Once the backlog is empty, outcomes wait this long after the latest send began:
+# enough for its request to be written out (~0.4 ms of CPU each), while a slow or
+# hanging receiver (answering after seconds) holds up nobody's bookkeeping.
+SEND_SETTLE_SECONDS = 0.02
 
 
 class Outbox:
@@ -74,9 +86,15 @@ class Outbox:
         self._counted = {o: metrics.deliveries.labels(o.value) for o in Outcome}
         self._queued = 0  # deliveries claimed by this process and not yet finished
         self._queue_shrank = asyncio.Event()
-        self._sending = 0  # messages in the backlog or being sent
-        self._caught_up = asyncio.Event()  # set while there are none
+        self._held: set[str] = set()  # claimed deliveries not yet finished here
+        self._last_start = float("-inf")  # loop time the latest send began
+        self._caught_up = asyncio.Event()  # set while the backlog is empty
         self._caught_up.set()
+
+    def held(self) -> set[str]:
+        """Ids of the claimed deliveries this process is still working on (their
+        leases are renewed; any other claim of this process is left to expire)."""
+        return set(self._held)
 
     def send(
         self,
@@ -87,7 +105,7 @@ class Outbox:
         """Send a delivery this process has claimed, as soon as a sender is free
         (with ``signed``, headers signed when it was prepared)."""
         self._queued += 1
-        self._sending += 1
+        self._held.add(delivery.id)
         self._caught_up.clear()
         self._backlog.append((delivery, sub, signed))
         if self._workers < self.settings.webhook_concurrency:
@@ -143,22 +161,17 @@ class Outbox:
         try:
             while self._backlog:
                 delivery, sub, signed = self._backlog.popleft()
+                self._last_start = asyncio.get_running_loop().time()
+                if not self._backlog:
+                    self._caught_up.set()
                 try:
                     sent = await self._send(delivery, sub, signed)
                     if sent is not None:
                         # written later with others; sending goes on meanwhile
                         self._record(delivery, *sent, done=None)
-                except Exception:
-                    logger.exception(
-                        "delivery attempt failed",
-                        extra={"action": "deliver", "delivery_id": delivery.id},
-                    )
                 finally:
                     self._queued -= 1
                     self._queue_shrank.set()
-                    self._sending -= 1
-                    if not self._sending:
-                        self._caught_up.set()
         finally:
             self._workers -= 1
 
@@ -180,10 +193,21 @@ class Outbox:
             )
 
     async def caught_up(self) -> None:
-        """Return once no message is waiting to be sent or being sent, or after
-        ``OUTCOME_WAIT_SECONDS`` (bookkeeping must not wait for ever)."""
+        """Return once no message waits for a sender and the latest request has had
+        time to go out, or after ``OUTCOME_WAIT_SECONDS`` (bookkeeping must not
+        wait for ever).
+
+        Requests still waiting for their answer do not count: a receiver that
+        hangs until the timeout must not hold up the outcomes (and so the
+        retries) of every other endpoint.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + OUTCOME_WAIT_SECONDS
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._caught_up.wait(), OUTCOME_WAIT_SECONDS)
+        settle = min(self._last_start + SEND_SETTLE_SECONDS, deadline) - loop.time()
+        if settle > 0:
+            await asyncio.sleep(settle)
 
     async def attempt_now(self, delivery_id_: str) -> None:
         """Claim one delivery and attempt it inline (ping, redeliver)."""
@@ -200,6 +224,7 @@ class Outbox:
             )
             subs = await subscription_store.by_ids(session, [d.subscription_id for d in claimed])
         for delivery in claimed:
+            self._held.add(delivery.id)
             await self.attempt(delivery, subs.get(delivery.subscription_id))
 
     async def attempt(self, delivery: Delivery, sub: Subscription | None) -> None:
@@ -216,26 +241,47 @@ class Outbox:
     async def _send(
         self, delivery: Delivery, sub: Subscription | None, signed: dict[str, str] | None = None
     ) -> tuple[Subscription, AttemptResult, int, datetime] | None:
-        """Make the attempt; ``None`` if the endpoint is gone (the delivery is dead)."""
+        """Make the attempt; ``None`` if there is nothing to record (the endpoint is
+        gone and the delivery dead, or that could not be written)."""
         now = self.clock()
-        if sub is None or not sub.active:
-            async with self.db.session() as session:
-                await delivery_store.complete(
-                    session,
-                    delivery,
-                    owner=self.owner,
-                    state=DeliveryState.DEAD.value,
-                    last_error="the endpoint is deactivated",
-                )
-            return None
-        result = await self.client.send(
-            url=sub.url,
-            msg_id=delivery.id,
-            body=delivery.payload,
-            secrets=signing_secrets(sub, now),
-            now=now,
-            signed=signed,
-        )
+        began = time.perf_counter()
+        try:
+            if sub is None or not sub.active:
+                async with self.db.session() as session:
+                    await delivery_store.complete(
+                        session,
+                        delivery,
+                        owner=self.owner,
+                        state=DeliveryState.DEAD.value,
+                        last_error="the endpoint is deactivated",
+                    )
+                self._held.discard(delivery.id)
+                return None
+            result = await self.client.send(
+                url=sub.url,
+                msg_id=delivery.id,
+                body=delivery.payload,
+                secrets=signing_secrets(sub, now),
+                now=now,
+                signed=signed,
+            )
+        except Exception as err:
+            # The top of an attempt: a receiver's odd answer tripping a parser, a
+            # bug, a database that failed. The attempt is recorded as failed and
+            # retried on the schedule; it must never stay "delivering".
+            logger.exception(
+                "delivery %s attempt %d failed inside the service",
+                delivery.id,
+                delivery.attempts + 1,
+                extra={"action": "deliver", "delivery_id": delivery.id},
+            )
+            if sub is None or not sub.active:
+                self._held.discard(delivery.id)  # its claim expires; it is tried again
+                return None
+            error = f"the attempt failed inside the service: {type(err).__name__}: {err}"
+            result = AttemptResult(
+                Outcome.RETRY, None, (time.perf_counter() - began) * 1000, error[:300]
+            )
         attempts = delivery.attempts + 1
         self._counted[result.outcome].inc()
         self.metrics.delivery_latency.observe(result.latency_ms / 1000)
@@ -244,7 +290,7 @@ class Outbox:
                 "delivery %s attempt %d to %s: %s",
                 delivery.id,
                 attempts,
-                sub.url,
+                redact_url(sub.url),
                 result.status if result.status is not None else result.error,
                 extra={
                     "action": "deliver",
@@ -288,11 +334,12 @@ class Outbox:
             if not self._flushing:
                 await self._quiet()
             batch, self._outcomes = self._outcomes[:CLAIM_BATCH], self._outcomes[CLAIM_BATCH:]
+            ids = [item[0].id for item in batch]
             try:
                 async with self.db.session() as session:
                     # a delivery deleted meanwhile (its event or webhook was)
                     # has nothing left to record
-                    alive = await delivery_store.existing(session, [item[0].id for item in batch])
+                    alive = await delivery_store.existing(session, ids)
                     for item in batch:
                         done = item[-1]
                         if item[0].id not in alive and done is not None and not done.done():
@@ -317,6 +364,10 @@ class Outbox:
                     if done is not None and not done.done():
                         done.set_exception(err)
                 continue
+            finally:
+                # written, or no longer renewed: a claim whose outcome could not be
+                # written expires and the delivery is taken over
+                self._held.difference_update(ids)
             for (*_, done), retry_at in zip(batch, retries, strict=True):
                 if done is None:
                     if retry_at is not None:
@@ -366,7 +417,9 @@ class Outbox:
         attempts: int,
         now: datetime,
     ) -> datetime | None:
-        finished = self.clock()
+        # the schedule counts from the attempt's end, not from when its outcome
+        # happened to be written
+        finished = now + timedelta(milliseconds=result.latency_ms)
         retry_at: datetime | None = None
         await delivery_store.record_attempt(
             session,

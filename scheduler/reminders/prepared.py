@@ -54,6 +54,10 @@ class PreparedMessages:
     def __len__(self) -> int:
         return len(self._items)
 
+    def delivery_ids(self) -> set[str]:
+        """Ids of the held messages' deliveries (claimed by this process)."""
+        return {d.id for item in self._items.values() for d, _, _ in item.sends}
+
     def held(self) -> dict[str, int]:
         """Trigger id -> the claim attempt it was prepared under."""
         return {tid: p.trigger.claim_attempt for tid, p in self._items.items()}

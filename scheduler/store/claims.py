@@ -10,7 +10,7 @@ so a finisher whose lease was taken over changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -212,18 +212,49 @@ async def still_held(
 
 
 async def renew(
-    session: AsyncSession, queue: Queue[Row], *, owner: str, until: datetime | Any
+    session: AsyncSession,
+    queue: Queue[Row],
+    *,
+    owner: str,
+    until: datetime | Any,
+    ids: Collection[str] | None = None,
 ) -> int:
-    """Extend every lease ``owner`` holds (it is still working on them).
+    """Extend the leases ``owner`` holds (it is still working on them): all of
+    them, or with ``ids`` only those rows (a claim the owner lost track of is
+    then left to expire and be taken over, instead of being kept for ever).
 
     Rows locked right now (being completed) are skipped rather than waited for:
     waiting could deadlock with the completing transaction, and a row being
     completed needs no longer lease.
     """
     model: Any = queue.model
+    if ids is None:
+        return await _renew(session, model, queue, owner=owner, until=until, ids=None)
+    wanted = sorted(ids)
+    renewed = 0
+    for start in range(0, len(wanted), RENEW_BATCH):
+        chunk = wanted[start : start + RENEW_BATCH]
+        renewed += await _renew(session, model, queue, owner=owner, until=until, ids=chunk)
+    return renewed
+
+
+RENEW_BATCH = 500  # ids per renewal statement (PostgreSQL takes at most 32,767 parameters)
+
+
+async def _renew(
+    session: AsyncSession,
+    model: Any,
+    queue: Queue[Row],
+    *,
+    owner: str,
+    until: datetime | Any,
+    ids: Sequence[str] | None,
+) -> int:
     mine = select(col(model.id)).where(
         col(model.claimed_by) == owner, col(model.state) == queue.claimed
     )
+    if ids is not None:
+        mine = mine.where(col(model.id).in_(list(ids)))
     if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
         mine = mine.with_for_update(skip_locked=True)
     result = await session.execute(
