@@ -1,11 +1,19 @@
-"""Routes about the service itself: liveness, readiness, status, metrics."""
+"""Routes about the service itself: liveness, readiness, status, metrics.
+
+``/metrics`` is open by default, as Prometheus expects on a private network;
+with the setting ``metrics_token`` it answers only a scraper that sends
+``Authorization: Bearer <metrics_token>`` (401 problem+json otherwise).
+"""
 
 from __future__ import annotations
+
+import hmac
 
 from aiohttp import web
 
 from scheduler import __version__
-from scheduler.http.keys import HEALTH, METRICS
+from scheduler.exceptions import Unauthorized
+from scheduler.http.keys import HEALTH, METRICS, SETTINGS
 from scheduler.metrics import CONTENT_TYPE
 
 routes = web.RouteTableDef()
@@ -31,8 +39,26 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response(health.body, status=200 if health.healthy else 503)
 
 
+def _check_metrics_token(request: web.Request) -> None:
+    """Refuse a scrape without the configured ``metrics_token`` (if one is set)."""
+    token = request.app[SETTINGS].metrics_token
+    if not token:
+        return
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # compared in constant time, as bytes (a non-ASCII header must not raise)
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode("utf-8", "surrogateescape"), token.encode()
+    ):
+        raise Unauthorized(
+            "/metrics needs the metrics token (setting metrics_token): send "
+            "'Authorization: Bearer <metrics_token>'"
+        )
+
+
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format; behind ``metrics_token`` when that is set."""
+    _check_metrics_token(request)
     await request.app[HEALTH].refresh_gauges()
     body = request.app[METRICS].exposition()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

@@ -1,15 +1,23 @@
 """Is the service healthy? What operators and load balancers ask.
 
-``status`` gathers the parts (database round trip, scheduler, backlog,
-lateness) and names the failing one; ``ready`` is the narrower question an
-orchestrator asks before sending traffic: database reachable and migrated.
+``status`` gathers the parts (database round trip, writes, scheduler,
+backlog, lateness, deliveries stuck under an expired claim) and names the
+failing ones; ``ready`` is the narrower question an orchestrator asks before
+sending traffic: database reachable, migrated, and taking writes.
+
+Writes are judged from what the service's own sessions saw (the database
+records refused writes and commits); once writes were refused, each check
+tries a harmless write of its own, so a database that recovers while the
+service is idle is seen to recover.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from scheduler import __version__
@@ -58,7 +66,17 @@ class HealthService:
         rtt = (time.perf_counter() - began) * 1000
         return True, {"ok": True, "dialect": self.db.dialect, "round_trip_ms": round(rtt, 2)}
 
+    async def _writes(self) -> tuple[bool, dict[str, Any]]:
+        """Whether writes go through; after refused ones, a probe write decides."""
+        writes = self.db.writes
+        if writes.failing:
+            # a refusal is recorded by the database itself
+            with contextlib.suppress(StoreUnavailable, TimeoutError):
+                await asyncio.wait_for(self.db.probe_write(), DB_TIMEOUT)
+        return not writes.failing, writes.describe()
+
     async def ready(self) -> Health:
+        failing: list[str] = []
         ok, database = await self._database()
         if ok:
             try:
@@ -67,8 +85,14 @@ class HealthService:
                 current = False
             database["migrated"] = current
             ok = current
-        failing = [] if ok else ["database"]
-        return Health(ok, {"ready": ok, "failing": failing, "database": database})
+        if not ok:
+            failing.append("database")
+        body: dict[str, Any] = {"database": database}
+        if ok:
+            writes_ok, body["writes"] = await self._writes()
+            if not writes_ok:
+                failing.append("writes")
+        return Health(not failing, {"ready": not failing, "failing": failing, **body})
 
     async def status(self) -> Health:
         now = self.clock()
@@ -97,11 +121,20 @@ class HealthService:
             "scheduler": scheduler,
         }
         if ok:
+            writes_ok, body["writes"] = await self._writes()
+            if not writes_ok:
+                failing.append("writes")
+            # an expired claim is taken over at the next refill by any dispatcher;
+            # one still there two refills later is stuck
+            grace = timedelta(seconds=2 * self.settings.scheduler_refill_seconds)
             try:
                 async with self.db.session() as session:
                     pending, oldest = await trigger_store.backlog(session, now=now)
                     by_state = await claims.count_by_state(session, delivery_store.QUEUE)
                     retrying = await delivery_store.retrying(session)
+                    stuck, stuck_since = await delivery_store.stuck(
+                        session, before=self.db.sql_now(now) - grace
+                    )
             except StoreUnavailable as err:
                 failing.append("database")
                 database.update(ok=False, error=str(err))
@@ -118,7 +151,11 @@ class HealthService:
                     "delivering": by_state.get("delivering", 0),
                     "succeeded": by_state.get("succeeded", 0),
                     "dead": by_state.get("dead", 0),
+                    "stuck": stuck,
+                    "stuck_since": isoformat_utc(stuck_since) if stuck_since else None,
                 }
+                if stuck:
+                    failing.append("deliveries")
                 if overdue > self.settings.status_overdue_seconds:
                     failing.append("triggers")
         body["healthy"] = not failing

@@ -3,7 +3,11 @@
 One :class:`Database` per process wraps SQLAlchemy's async engine for either
 backend: a SQLite file through aiosqlite (WAL, busy timeout) or PostgreSQL
 through asyncpg (a pool). Sessions translate "the database is not there" into
-:class:`StoreUnavailable` at this boundary. The schema is managed by alembic;
+:class:`StoreUnavailable` at this boundary; so is "the database refuses
+writes" (disk full, a read-only file or server, revoked privileges), which is
+also recorded in :class:`WriteHealth` for ``/status`` and ``/readyz``: a
+database that answers reads but refuses every write is not healthy. The
+schema is managed by alembic;
 :meth:`Database.upgrade` applies the migrations shipped in
 ``scheduler/migrations`` and is what the server runs at start.
 """
@@ -13,9 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +63,90 @@ def _is_conflict(err: BaseException) -> bool:
     return state in RETRYABLE_SQLSTATES
 
 
+# SQLSTATEs of a server that refuses writes: read-only transaction (a standby, or
+# default_transaction_read_only), insufficient resources (class 53: disk full,
+# out of memory), I/O error, and missing privileges.
+WRITE_REFUSED_SQLSTATES = {"25006": "read-only", "58030": "I/O error", "42501": "no privilege"}
+# SQLite result codes (primary, the low byte) of a file that cannot be written
+WRITE_REFUSED_SQLITE = {13: "disk full", 8: "read-only", 10: "I/O error", 14: "cannot open"}
+
+
+def _write_refusal(err: BaseException) -> str | None:
+    """What kind of write refusal ``err`` is, if it is one."""
+    orig = getattr(err, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        if isinstance(candidate, sqlite3.Error):
+            code = getattr(candidate, "sqlite_errorcode", None)
+            return WRITE_REFUSED_SQLITE.get(code & 0xFF) if isinstance(code, int) else None
+        state = getattr(candidate, "sqlstate", None)
+        if isinstance(state, str):
+            if state.startswith("53"):
+                return "disk full" if state == "53100" else "insufficient resources"
+            return WRITE_REFUSED_SQLSTATES.get(state)
+    return None
+
+
+@dataclass
+class WriteHealth:
+    """Whether writes go through: the latest refused write and the latest that committed.
+
+    Recorded by every session (``Database.session``); read by the health checks.
+    """
+
+    last_failure_at: datetime | None = None
+    last_failure: str | None = None  # its kind: "disk full", "read-only", ...
+    last_success_at: datetime | None = None
+    failures: int = 0
+    _failed: float = float("-inf")  # monotonic times, for ordering
+    _succeeded: float = float("-inf")
+
+    @property
+    def failing(self) -> bool:
+        """A write was refused and none has committed since."""
+        return self._failed > self._succeeded
+
+    def refused(self, kind: str) -> None:
+        self.failures += 1
+        self.last_failure, self.last_failure_at = kind, datetime.now(UTC)
+        self._failed = time.monotonic()
+
+    def committed(self) -> None:
+        self.last_success_at = datetime.now(UTC)
+        self._succeeded = time.monotonic()
+
+    def describe(self) -> dict[str, object]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat(timespec="seconds").replace("+00:00", "Z") if value else None
+
+        return {
+            "ok": not self.failing,
+            "last_failure": self.last_failure,
+            "last_failure_at": iso(self.last_failure_at),
+            "last_success_at": iso(self.last_success_at),
+            "failures": self.failures,
+        }
+
+
+def _note_write(
+    conn: Connection, _cursor: Any, _statement: str, _params: Any, context: Any, _many: bool
+) -> None:
+    """Mark the connection as having written (the session then records a success)."""
+    if context is None:
+        return
+    # textual SQL (``text("UPDATE ...")``) carries no DML flags: read its verb
+    if (
+        context.isinsert
+        or context.isupdate
+        or context.isdelete
+        or _statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE")
+    ):
+        conn.info["wrote"] = True
+
+
+def _forget_write(conn: Connection) -> None:
+    conn.info.pop("wrote", None)
+
+
 def _is_unavailable(err: BaseException) -> bool:
     if isinstance(err, _UNAVAILABLE):
         return True
@@ -63,13 +154,25 @@ def _is_unavailable(err: BaseException) -> bool:
 
 
 @asynccontextmanager
-async def _translated() -> AsyncIterator[None]:
-    """Driver errors meaning "no database" or "conflict, retry" become domain errors."""
+async def _translated(writes: WriteHealth | None = None) -> AsyncIterator[None]:
+    """Driver errors meaning "no database", "no writes" or "conflict, retry" become
+    domain errors; refused writes are recorded in ``writes``."""
     try:
         yield
     except Exception as err:
         if _is_conflict(err):
             raise StoreBusy("the database was busy with a conflicting change; retry") from err
+        refused = _write_refusal(err)
+        if refused is not None:
+            if writes is not None:
+                writes.refused(refused)
+            logger.error(
+                "the database refused a write (%s): %s",
+                refused,
+                type(err).__name__,
+                extra={"action": "write", "kind": refused},
+            )
+            raise StoreUnavailable(f"the database refuses writes ({refused}); see /status") from err
         if _is_unavailable(err):
             raise StoreUnavailable(f"the database is unavailable: {type(err).__name__}") from err
         raise
@@ -123,6 +226,9 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(self.engine.sync_engine, "after_cursor_execute", _note_write)
+        event.listen(self.engine.sync_engine, "rollback", _forget_write)
+        self.writes = WriteHealth()
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite lets one writer in at a time and makes the others sleep in its
         # busy handler (1, 2, 5, 10 ... 100 ms steps): under a burst that sleep,
@@ -140,8 +246,13 @@ class Database:
 
         Sessions do not nest: on SQLite a session opened inside another waits forever.
         """
-        async with _translated(), self._turn(), self._sessions() as session, session.begin():
-            yield session
+        async with _translated(self.writes), self._turn(), self._sessions() as session:
+            async with session.begin():
+                yield session
+                await session.flush()  # so that its writes are seen below
+                wrote = (await session.connection()).info.pop("wrote", False)
+            if wrote:
+                self.writes.committed()
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
@@ -160,6 +271,12 @@ class Database:
         """Run a trivial query; raise :class:`StoreUnavailable` if it fails."""
         async with self.session() as session:
             await session.execute(text("SELECT 1"))
+
+    async def probe_write(self) -> None:
+        """Write something harmless (the schema version, unchanged): after refused
+        writes, tells whether the database takes writes again."""
+        async with self.session() as session:
+            await session.execute(text("UPDATE alembic_version SET version_num = version_num"))
 
     async def upgrade(self) -> None:
         """Apply every pending migration (safe to run from several replicas at once)."""

@@ -7,7 +7,7 @@ A delivery is created once per (trigger firing, subscription): its id is the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -174,3 +174,18 @@ async def finish_successes(session: AsyncSession, rows: Sequence[dict[str, Any]]
         last_error=None,
         delivered_at=bindparam("finished"),
     )
+
+
+async def stuck(session: AsyncSession, *, before: datetime | Any) -> tuple[int, datetime | None]:
+    """Deliveries still claimed ("delivering") under a lease that ran out before
+    ``before``, nobody having taken them over: how many, and the oldest expiry."""
+    result = await session.execute(
+        select(func.count(), func.min(col(Delivery.claim_expires_at))).where(
+            col(Delivery.state) == DeliveryState.DELIVERING.value,
+            col(Delivery.claim_expires_at) < before,
+        )
+    )
+    count, oldest = result.one()
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(count), oldest
