@@ -2,13 +2,18 @@
 
 Log records carry context in ``extra`` (``action``, ``event_id``,
 ``delivery_id``...); the JSON formatter writes those fields out, the text one
-appends them. Secrets are never passed to a logger in the first place.
+appends them. Secrets are never passed to a logger in the first place; as a
+last line of defence both formatters also scrub what other libraries put in
+messages and tracebacks (a PostgreSQL error quoting a whole failing row, a
+driver error quoting a URL): signing secrets, bearer tokens, URL credentials
+and query strings never leave the process.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -43,17 +48,37 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{path}"
 
 
+#: (pattern, replacement) pairs applied to every formatted line that may need them
+_SCRUB = [
+    # PostgreSQL's DETAIL for CHECK / NOT NULL violations quotes every column
+    (re.compile(r"(Failing row contains ).*"), r"\1(<hidden>)"),
+    (re.compile(r"whsec_[A-Za-z0-9+/=]+"), "whsec_<hidden>"),
+    (re.compile(r"(?i)(bearer\s+)[^\s'\",;]+"), r"\1<hidden>"),
+    (re.compile(r"(://[^\s?#'\"<>]*)[?#][^\s'\"<>),]*"), r"\1?<hidden>"),
+    (re.compile(r"(://)[^/\s@'\"<>]*@"), r"\1<hidden>@"),  # user:password@
+]
+_MARKERS = ("Failing row", "whsec_", "earer", "://")
+
+
+def scrub(line: str) -> str:
+    """``line`` without secrets that libraries put into messages and tracebacks."""
+    if any(marker in line for marker in _MARKERS):  # most lines have none: skip the regexes
+        for pattern, replacement in _SCRUB:
+            line = pattern.sub(replacement, line)
+    return line
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
-            **_extras(record),
+            "message": scrub(record.getMessage()),
+            **{k: scrub(v) if isinstance(v, str) else v for k, v in _extras(record).items()},
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = scrub(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
 
 
@@ -66,7 +91,17 @@ class TextFormatter(logging.Formatter):
         extras = _extras(record) if not record.name.startswith("aiohttp") else {}
         if extras:
             line += " " + " ".join(f"{k}={v}" for k, v in extras.items())
-        return line
+        return scrub(line)
+
+
+#: Libraries that log raw data below these levels, with the data they would leak.
+#: ``log_level = "DEBUG"`` is for our own modules; these stay at their floor.
+QUIET_LIBRARIES = {
+    # every statement with its parameters: webhook secrets and URLs
+    "aiosqlite": logging.INFO,
+    # statements at INFO, result rows at DEBUG (SQLAlchemy defaults to WARNING)
+    "sqlalchemy.engine": logging.WARNING,
+}
 
 
 def configure_logging(settings: Settings) -> None:
@@ -75,3 +110,6 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
+    for name, floor in QUIET_LIBRARIES.items():
+        library = logging.getLogger(name)
+        library.setLevel(max(floor, root.level))
