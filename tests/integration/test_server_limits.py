@@ -159,7 +159,7 @@ def test_no_response_names_library_versions(server: Server) -> None:
         assert response.getheader("Server") == "broadcast-scheduler", response.status
 
 
-def test_oversized_head_is_closed_cleanly_on_shutdown(tmp_path: Path) -> None:
+def test_half_sent_head_does_not_hold_up_shutdown(tmp_path: Path) -> None:
     """A half-sent head does not hold up SIGTERM: the server stops and exits 0."""
     running = Server(tmp_path)  # default head timeout (10 s): still waiting at SIGTERM
     with socket.create_connection(("127.0.0.1", running.port)) as sock:
