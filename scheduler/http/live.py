@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from typing import Any
@@ -142,17 +141,14 @@ async def _follow(
     wakes at least once per heartbeat to look: a stream for an event months
     away would otherwise keep its dead client until the event next changed.
     """
-    while not sub.closed:
-        try:
-            async with asyncio.timeout(heartbeat):  # no extra task, unlike wait_for on 3.11
-                change = await sub.queue.get()
-        except TimeoutError:
-            if _gone(request, resp):
-                return
-            continue
-        if change is None:
+    while True:
+        changes = await sub.wait(heartbeat)
+        if sub.closed:
             return
-        await _send(resp, change)
+        if not changes and _gone(request, resp):
+            return
+        for change in changes:
+            await _send(resp, change)
 
 
 def _gone(request: web.Request, resp: EventSourceResponse) -> bool:
@@ -164,7 +160,7 @@ def _gone(request: web.Request, resp: EventSourceResponse) -> bool:
 async def _send(
     resp: EventSourceResponse, message: LiveMessage, *, retry: int | None = None
 ) -> None:
-    await resp.send(json.dumps(message.status), id=message.id, event="status", retry=retry)
+    await resp.send(message.data, id=message.id, event="status", retry=retry)
 
 
 @routes.get("/api/events/{id}/status/stream")

@@ -3,7 +3,7 @@
 Every committed change (an operator's start or end, a cancel, an edit) and
 every scheduled start or end (when its trigger fires) is published here as one
 message: the event's status at that moment. Each open stream waits on its own
-queue, so idle streams cost a parked coroutine and nothing else. The last
+small inbox, so idle streams cost a parked coroutine and little else. The last
 messages are kept in a ring buffer so a client reconnecting with
 ``Last-Event-ID`` receives what it missed; ids carry this process's boot
 stamp, and an id from another boot (or too old) gets a fresh snapshot instead.
@@ -12,8 +12,8 @@ stamp, and an id from another boot (or too old) gets a fresh snapshot instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
+import json
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -33,22 +33,67 @@ class LiveMessage:
     number: int
     event_id: str
     status: dict[str, Any]
+    data: str  # ``status`` as JSON, serialised once for every stream it goes to
 
 
 class Subscriber:
+    """One open stream's inbox: the messages it has yet to send, and a wait for the next.
+
+    A plain list and at most one future rather than an ``asyncio.Queue`` (three
+    deques and an event, ~3 KB): thousands of streams sit idle for hours, so
+    the per-stream cost is what counts (``python -m bench sse``).
+    """
+
+    __slots__ = ("_inbox", "_waiter", "closed", "event_id")
+
     def __init__(self, event_id: str | None) -> None:
         self.event_id = event_id  # None: every event
-        self.queue: asyncio.Queue[LiveMessage | None] = asyncio.Queue(QUEUE)
         self.closed = False  # set when it fell behind or the server stops
-
-    def close(self) -> None:
-        self.closed = True
-        # wakes a stream waiting on an empty queue; a busy one sees ``closed`` next
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(None)
+        self._inbox: list[LiveMessage] = []
+        self._waiter: asyncio.Future[None] | None = None
 
     def wants(self, message: LiveMessage) -> bool:
         return self.event_id is None or self.event_id == message.event_id
+
+    def offer(self, message: LiveMessage) -> None:
+        if len(self._inbox) >= QUEUE:
+            self.close()  # it fell behind: it reconnects and catches up by id
+            return
+        self._inbox.append(message)
+        self._wake()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    async def wait(self, at_most: float) -> list[LiveMessage]:
+        """The messages offered since the last call, waiting up to ``at_most`` s for one.
+
+        ``[]`` when the time passed with nothing new (the stream then checks
+        that its client is still there) or when the subscriber is closed.
+        """
+        if not self._inbox and not self.closed:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(at_most, _release, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        if self.closed:
+            return []
+        messages, self._inbox = self._inbox, []
+        return messages
+
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            _release(self._waiter)
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class LiveHub:
@@ -70,14 +115,11 @@ class LiveHub:
             return False
         self._last_state[event_id] = state
         number = next(self._counter)
-        message = LiveMessage(f"{self.boot}-{number}", number, event_id, status)
+        message = LiveMessage(f"{self.boot}-{number}", number, event_id, status, json.dumps(status))
         self._buffer.append(message)
         for sub in list(self._subscribers):
             if sub.wants(message):
-                try:
-                    sub.queue.put_nowait(message)
-                except asyncio.QueueFull:
-                    sub.close()  # it fell behind: it reconnects and catches up by id
+                sub.offer(message)
         return True
 
     def forget(self, event_id: str) -> None:

@@ -70,6 +70,7 @@ async def wait_open_streams(client: Client, expected: float, within: float) -> f
 
 
 async def raw(client: Client, path: str, **headers: str) -> RawStream:
+    assert client.port is not None
     return await RawStream.open("127.0.0.1", client.port, path, headers=headers)
 
 
