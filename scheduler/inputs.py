@@ -28,8 +28,8 @@ from scheduler.exceptions import InvalidInput
 
 #: Longest run of digits read as a number anywhere (a 64-bit integer has 19).
 MAX_DIGITS = 18
-#: Years of every local time and instant the API accepts (pytz-era zones and
-#: calendar readers agree on these; see docs/operations.md).
+#: Years of every local time and instant the API accepts (the tz database's
+#: rules and calendar readers agree on these; see docs/operations.md).
 MIN_YEAR = 1900
 MAX_YEAR = 2199
 #: Deepest JSON nesting accepted in a request body (ours is at most 3 deep).

@@ -2,23 +2,23 @@
 
 An event is entered as a wall time in a zone ("2018-05-22T18:15 in
 Europe/Brussels"), optionally with the UTC offset the organiser meant. This
-module turns such input into an aware UTC instant with pytz's
-``localize(..., is_dst=None)`` and back, and refuses what cannot be meant: a
-wall time skipped by a spring-forward jump, one repeated by a fall-back without
-an offset to pick, an offset the zone does not have at that moment, an unknown
-zone. It is the only module that imports pytz, and it holds the ``Clock`` type
-so that everything else can be handed a fake one.
+module turns such input into an aware UTC instant and back, and refuses what
+cannot be meant: a wall time skipped by a spring-forward jump, one repeated by
+a fall-back without an offset to pick, an offset the zone does not have at that
+moment, an unknown zone. Conversions use the standard library's ``zoneinfo``
+(the system's tz database, or the ``tzdata`` package where there is none),
+which knows every year: pytz's tables stop in 2037 and put later summers an
+hour off. It is the only module that reads zone rules, and it holds the
+``Clock`` type so that everything else can be handed a fake one.
 """
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from functools import lru_cache
-from typing import Any
-
-import pytz
+from functools import cache, lru_cache
 
 from scheduler.exceptions import (
     AmbiguousLocalTime,
@@ -32,6 +32,9 @@ from scheduler.inputs import check_year
 
 #: Returns the current instant as an aware UTC datetime; tests pass fake ones.
 Clock = Callable[[], datetime]
+
+#: Transitions are looked for at least this often (no zone changes twice a day).
+_SCAN_STEP = timedelta(hours=12)
 
 
 def system_clock() -> datetime:
@@ -58,22 +61,24 @@ class EventTimes:
     end_utc: datetime
 
 
+@cache
+def _zone_names() -> dict[str, str]:
+    """Every zone the tz database knows, by lower-case name (lookups ignore case)."""
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
 @lru_cache(maxsize=1024)
 def get_zone(name: str) -> tzinfo:
-    """Return the pytz zone called ``name``; raise :class:`UnknownTimezone` otherwise."""
-    if not name or len(name) > 64 or name.strip() != name:
+    """Return the zone called ``name`` (any case); raise :class:`UnknownTimezone` otherwise."""
+    canonical = _zone_names().get(name.lower()) if isinstance(name, str) else None
+    if canonical is None:
         raise UnknownTimezone(f"{name!r} is not an IANA time zone name such as Europe/Brussels")
-    try:
-        return pytz.timezone(name)
-    except (pytz.UnknownTimeZoneError, ValueError, UnicodeError) as err:
-        raise UnknownTimezone(
-            f"{name!r} is not an IANA time zone name such as Europe/Brussels"
-        ) from err
+    return zoneinfo.ZoneInfo(canonical)
 
 
 def canonical_zone_name(name: str) -> str:
     """The zone's own spelling (``europe/brussels`` -> ``Europe/Brussels``)."""
-    return str(get_zone(name).zone)  # type: ignore[attr-defined]
+    return str(get_zone(name))
 
 
 def parse_local_time(text: str) -> LocalTime:
@@ -113,29 +118,57 @@ def _offset_at(zone: tzinfo, instant: datetime) -> timedelta:
     return offset
 
 
+def _candidates(zone: tzinfo, wall: datetime) -> list[datetime]:
+    """The UTC instants whose wall time in ``zone`` is ``wall``, earliest first.
+
+    None for a wall time a spring-forward jump skips, two for one a fall-back
+    repeats. ``fold`` gives the offsets either side of a change (PEP 495).
+    """
+    found = set()
+    for fold in (0, 1):
+        offset = wall.replace(tzinfo=zone, fold=fold).utcoffset()
+        assert offset is not None
+        instant = (wall - offset).replace(tzinfo=UTC)
+        if instant.astimezone(zone).replace(tzinfo=None) == wall:
+            found.add(instant)
+    return sorted(found)
+
+
 def _transition(zone: tzinfo, wall: datetime) -> tuple[datetime, timedelta, timedelta]:
     """Find the clock change around ``wall``: (UTC instant, offset before, offset after).
 
-    pytz gives the two offsets in force either side; the change lies between
+    The offsets either side come from ``fold``; the change lies between
     ``wall - max`` and ``wall - min`` and is found by bisection to the second.
     """
-    candidates = [
-        zone.localize(wall, is_dst=flag).utcoffset()  # type: ignore[attr-defined]
-        for flag in (True, False)
-    ]
-    hi_off, lo_off = max(candidates), min(candidates)
-    naive_lo = wall - hi_off - timedelta(seconds=1)
-    naive_hi = wall - lo_off + timedelta(seconds=1)
-    lo, hi = naive_lo.replace(tzinfo=UTC), naive_hi.replace(tzinfo=UTC)
+    offsets = [wall.replace(tzinfo=zone, fold=fold).utcoffset() for fold in (0, 1)]
+    hi_off, lo_off = (
+        max(o for o in offsets if o is not None),
+        min(o for o in offsets if o is not None),
+    )
+    lo = (wall - hi_off - timedelta(seconds=1)).replace(tzinfo=UTC)
+    hi = (wall - lo_off + timedelta(seconds=1)).replace(tzinfo=UTC)
+    at, before, after = _bisect(zone, lo, hi)
+    return at, before, after
+
+
+def _bisect(zone: tzinfo, lo: datetime, hi: datetime) -> tuple[datetime, timedelta, timedelta]:
+    """The first second in ``(lo, hi]`` whose offset differs from ``lo``'s."""
     before, after = _offset_at(zone, lo), _offset_at(zone, hi)
+    state = _state(zone, lo)
     while hi - lo > timedelta(seconds=1):
-        mid = lo + (hi - lo) / 2
-        mid = mid.replace(microsecond=0)
-        if _offset_at(zone, mid) == before:
+        mid = (lo + (hi - lo) / 2).replace(microsecond=0)
+        if _state(zone, mid) == state:
             lo = mid
         else:
             hi = mid
     return hi, before, after
+
+
+def _state(
+    zone: tzinfo, instant: datetime
+) -> tuple[timedelta | None, timedelta | None, str | None]:
+    local = instant.astimezone(zone)
+    return local.utcoffset(), local.dst(), local.tzname()
 
 
 def _describe_jump(wall: datetime, at: datetime, before: timedelta, after: timedelta) -> str:
@@ -155,15 +188,14 @@ def to_utc(zone_name: str, local: LocalTime) -> datetime:
     """
     zone = get_zone(zone_name)
     wall = local.wall
-    try:
-        localized = zone.localize(wall, is_dst=None)  # type: ignore[attr-defined]
-    except pytz.NonExistentTimeError:
+    instants = _candidates(zone, wall)
+    if not instants:
         at, before, after = _transition(zone, wall)
         raise NonexistentLocalTime(
             f"{_fmt_wall(wall)} does not exist in {zone_name}: clocks jump from "
             f"{_describe_jump(wall, at, before, after)}"
-        ) from None
-    except pytz.AmbiguousTimeError:
+        )
+    if len(instants) == 2:
         at, before, after = _transition(zone, wall)
         if local.offset in (before, after):
             return (wall - local.offset).replace(tzinfo=UTC)
@@ -172,16 +204,17 @@ def to_utc(zone_name: str, local: LocalTime) -> datetime:
             raise OffsetMismatch(
                 f"{_fmt_wall(wall)}{format_offset(local.offset)} is not a time in {zone_name}: "
                 f"that wall time has the offsets {first} and {second} there"
-            ) from None
+            )
         raise AmbiguousLocalTime(
             f"{_fmt_wall(wall)} is ambiguous in {zone_name}: it happens twice as clocks go "
             f"back from {_describe_jump(wall, at, before, after)}; add {first} (the first) "
             f"or {second} (the second) to say which, e.g. {_fmt_wall(wall)}{second}",
             offsets=[first, second],
-        ) from None
-    instant: datetime = localized.astimezone(UTC)
-    if local.offset is not None and local.offset != localized.utcoffset():
-        actual = format_offset(localized.utcoffset())
+        )
+    instant = instants[0]
+    actual_offset = _offset_at(zone, instant)
+    if local.offset is not None and local.offset != actual_offset:
+        actual = format_offset(actual_offset)
         raise OffsetMismatch(
             f"{_fmt_wall(wall)}{format_offset(local.offset)} is not a time in {zone_name}: "
             f"on that date it is {actual} there; send {_fmt_wall(wall)} or "
@@ -249,40 +282,37 @@ class Transition:
     name: str  # abbreviation in force afterwards, e.g. CEST
 
 
+@lru_cache(maxsize=256)
 def transitions(
     zone_name: str, first: datetime, last: datetime
 ) -> tuple[timedelta, list[Transition]]:
     """The offset in force at ``first`` and every change up to ``last`` (both UTC).
 
-    Read from the tz database through pytz; a zone without changes in the
-    window returns an empty list.
+    ``zoneinfo`` does not list its transitions, so they are found by sampling
+    the zone every :data:`_SCAN_STEP` and bisecting each change to the second;
+    rules after the last listed year (the TZif footer) are followed as well.
     """
-    zone: Any = get_zone(zone_name)
+    zone = get_zone(zone_name)
     initial = _offset_at(zone, first)
-    times = getattr(zone, "_utc_transition_times", None)
-    infos = getattr(zone, "_transition_info", None)
-    if not times or not infos:
-        return initial, []
     found: list[Transition] = []
-    naive_first, naive_last = first.replace(tzinfo=None), last.replace(tzinfo=None)
-    for i in range(1, len(times)):
-        at = times[i]
-        if at < naive_first or at > naive_last:
-            continue
-        before, after = infos[i - 1][0], infos[i][0]
-        if before == after and infos[i - 1][2] == infos[i][2]:
-            continue  # pytz records some no-op entries
-        # Daylight is the higher offset of a seasonal change. The tz database
-        # gives some zones a negative DST (Casablanca's +00 during Ramadan, within
-        # +01 all year): written as such, readers that derive the transition
-        # instant from the DAYLIGHT/STANDARD pair (dateutil, under icalendar)
-        # put the change an hour off. A change of base offset is STANDARD.
-        seasonal = bool(infos[i][1]) or bool(infos[i - 1][1])
-        found.append(
-            Transition(
-                at.replace(tzinfo=UTC), before, after, seasonal and after > before, infos[i][2]
-            )
-        )
+    lo, lo_state = first, _state(zone, first)
+    while lo < last:
+        hi = min(lo + _SCAN_STEP, last)
+        hi_state = _state(zone, hi)
+        if hi_state != lo_state:
+            at, before, after = _bisect(zone, lo, hi)
+            dst_before, dst_after = lo_state[1], hi_state[1]
+            # Daylight is the higher offset of a seasonal change. The tz database
+            # gives some zones a negative DST (Casablanca's +00 during Ramadan, within
+            # +01 all year): written as such, readers that derive the transition
+            # instant from the DAYLIGHT/STANDARD pair (dateutil, under icalendar)
+            # put the change an hour off. A change of base offset is STANDARD.
+            seasonal = bool(dst_before) or bool(dst_after)
+            if before != after or lo_state[2] != hi_state[2]:
+                found.append(
+                    Transition(at, before, after, seasonal and after > before, hi_state[2] or "")
+                )
+        lo, lo_state = hi, hi_state
     return initial, found
 
 
@@ -296,20 +326,12 @@ def is_dst_at(zone_name: str, instant: datetime) -> bool:
     return dst is not None and dst > timedelta(0)
 
 
-def wall_time_means(zone_name: str, wall: datetime, instant: datetime) -> bool:
-    """Whether ``wall`` in ``zone_name``, read without an offset, means ``instant``.
+def is_plain_wall_time(zone_name: str, wall: datetime, instant: datetime) -> bool:
+    """Whether ``wall`` in ``zone_name`` names ``instant`` and nothing else.
 
-    RFC 5545 reads a repeated (fall-back) wall time as its first occurrence,
-    so the second occurrence cannot be written as a wall time with ``TZID``.
+    A wall time in a repeated (fall-back) hour names two instants: RFC 5545
+    says a reader takes the first, but ical.js (Thunderbird) and libical
+    (Evolution) take the second, so an instant in a repeated hour is written
+    in UTC, never as a wall time with ``TZID``.
     """
-    try:
-        return to_utc(zone_name, LocalTime(wall)) == instant
-    except AmbiguousLocalTime:
-        zone: Any = get_zone(zone_name)
-        first: datetime = min(
-            (wall - zone.localize(wall, is_dst=flag).utcoffset()).replace(tzinfo=UTC)
-            for flag in (True, False)
-        )
-        return first == instant
-    except NonexistentLocalTime:
-        return False
+    return _candidates(get_zone(zone_name), wall) == [instant]

@@ -20,7 +20,7 @@ from scheduler import __version__
 from scheduler.calendar.vtimezone import build_vtimezone
 from scheduler.models import Event
 from scheduler.status import CANCELLED
-from scheduler.timezones import isoformat_utc, wall_time_means
+from scheduler.timezones import is_plain_wall_time, isoformat_utc
 
 PRODID = f"-//broadcast-scheduler//broadcast-scheduler {__version__}//EN"
 END = b"END:VCALENDAR\r\n"
@@ -51,9 +51,9 @@ def event_uid(event_id: str, domain: str) -> str:
 
 
 def _when(event: Event, wall: datetime, instant: datetime) -> datetime:
-    """``DTSTART``/``DTEND`` value: the wall time in its zone, or UTC for a second
-    fall-back occurrence, which a wall time with ``TZID`` cannot express."""
-    if wall_time_means(event.timezone, wall, instant):
+    """``DTSTART``/``DTEND`` value: the wall time in its zone, or UTC for an instant
+    in a repeated (fall-back) hour, which readers do not agree how to read."""
+    if is_plain_wall_time(event.timezone, wall, instant):
         return wall
     return instant
 
@@ -142,12 +142,14 @@ def render_feed(meta: CalendarMeta, pieces: Sequence[Piece], *, now: datetime) -
     cal.add("PRODID", PRODID)
     cal.add("VERSION", "2.0")
     cal.add("CALSCALE", "GREGORIAN")
-    cal.add("METHOD", "PUBLISH")
-    cal.add("NAME", meta.name)
-    cal.add("X-WR-CALNAME", meta.name)
+    # No METHOD: a subscribed feed is not an iTIP message, and METHOD:PUBLISH
+    # would oblige every VEVENT to carry an ORGANIZER (RFC 5546).
+    # Text properties the library does not know as TEXT are escaped explicitly.
+    cal.add("NAME", vText(meta.name))
+    cal.add("X-WR-CALNAME", vText(meta.name))
     if meta.description:
-        cal.add("DESCRIPTION", meta.description)
-        cal.add("X-WR-CALDESC", meta.description)
+        cal.add("DESCRIPTION", vText(meta.description))
+        cal.add("X-WR-CALDESC", vText(meta.description))
     cal.add("REFRESH-INTERVAL", meta.refresh, parameters={"VALUE": "DURATION"})
     cal.add("X-PUBLISHED-TTL", vDuration(meta.refresh))
     cal.add("X-WR-TIMEZONE", meta.default_zone)

@@ -28,8 +28,6 @@ from scheduler.timezones import (
 )
 
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-# pytz lists transitions up to 2037 only; a rule still running then runs on.
-TZDATA_LAST_YEAR = 2037
 
 
 def byday_candidates(local: datetime) -> set[str]:
@@ -123,7 +121,7 @@ def build_vtimezone(zone: str, first_year: int, last_year: int) -> Timezone:
             zone_abbreviation(zone, window_start),
         )
     )
-    final_year = min(window_end.year, TZDATA_LAST_YEAR)
+    final_year = window_end.year  # a rule still running at the window's end runs on
     for run in _series(changes):
         part = _observance(run.daylight, run.first_local, run.before, run.after, run.name)
         if run.count > 1:

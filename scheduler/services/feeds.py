@@ -173,6 +173,8 @@ class FeedService:
         async with self.db.session() as session:
             event = await event_store.require(session, event_id)
         pieces = await self._pieces_for([event])
-        meta = CalendarMeta(event.title, "", self.meta.refresh, event.timezone)
+        # X-WR-TIMEZONE stays the feed's (UTC by default): naming the event's zone
+        # makes some readers move the UTC-written times of a repeated hour
+        meta = CalendarMeta(event.title, "", self.meta.refresh, self.meta.default_zone)
         status = "cancelled-" if event.status == CANCELLED else ""
         return await self._assemble(meta, pieces, f"{status}event-{event.id}.ics", None)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from zoneinfo import ZoneInfo
 
 import pytest
-import pytz
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,9 +38,9 @@ ZONES = [
 ]
 
 instants = st.datetimes(
-    min_value=datetime(1990, 1, 1), max_value=datetime(2037, 12, 31), timezones=st.just(UTC)
+    min_value=datetime(1970, 1, 1), max_value=datetime(2199, 12, 31), timezones=st.just(UTC)
 ).map(lambda d: d.replace(microsecond=0))
-walls = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2037, 12, 31)).map(
+walls = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2199, 12, 31)).map(
     lambda d: d.replace(second=0, microsecond=0)
 )
 
@@ -164,13 +165,17 @@ def test_round_trip_from_any_instant(zone: str, instant: datetime) -> None:
 @given(local=walls)
 @settings(max_examples=200, deadline=None)
 def test_any_wall_time_is_exact_gap_or_fold(zone: str, local: datetime) -> None:
-    tz = pytz.timezone(zone)
-    # the instants that pytz thinks could be meant, checked by converting back
-    candidates = {
-        (local - tz.localize(local, is_dst=flag).utcoffset()).replace(tzinfo=UTC)
-        for flag in (True, False)
+    # the reference, from zoneinfo alone: every offset the zone has within two
+    # days, and of the instants they would make, those that show ``local``
+    tz = ZoneInfo(zone)
+    around = (local - timedelta(days=2)).replace(tzinfo=UTC)
+    offsets = {(around + timedelta(hours=h)).astimezone(tz).utcoffset() for h in range(97)}
+    meaning = {
+        u
+        for offset in offsets
+        if offset is not None
+        and (u := (local - offset).replace(tzinfo=UTC)).astimezone(tz).replace(tzinfo=None) == local
     }
-    meaning = {u for u in candidates if to_local(zone, u).replace(tzinfo=None) == local}
     try:
         instant = to_utc(zone, LocalTime(local))
     except NonexistentLocalTime:
@@ -187,18 +192,23 @@ def test_any_wall_time_is_exact_gap_or_fold(zone: str, local: datetime) -> None:
         assert to_local(zone, instant).replace(tzinfo=None) == local
 
 
+@cache
 def _near_transitions(zone: str) -> st.SearchStrategy[datetime]:
-    """Wall times within three hours of one of the zone's clock changes."""
-    tz = pytz.timezone(zone)
-    changes = [
-        t + tz._utcoffset  # type: ignore[attr-defined]
-        for t in tz._utc_transition_times  # type: ignore[attr-defined]
-        if datetime(1990, 1, 1) < t < datetime(2037, 1, 1)
-    ] or [datetime(2000, 1, 1)]
+    """Wall times within three hours of one of the zone's clock changes, 1970-2199."""
+    tz = ZoneInfo(zone)
+    changes = []
+    day = datetime(1970, 1, 1, tzinfo=UTC)
+    while day.year < 2200:  # daily samples; a change shows as a new offset
+        nxt = day + timedelta(days=1)
+        if day.astimezone(tz).utcoffset() != nxt.astimezone(tz).utcoffset():
+            changes.append(
+                (nxt + (nxt.astimezone(tz).utcoffset() or timedelta())).replace(tzinfo=None)
+            )
+        day = nxt
     return st.builds(
         lambda base, minutes: (base + timedelta(minutes=minutes)).replace(second=0),
-        st.sampled_from(changes),
-        st.integers(min_value=-180 * 2, max_value=180 * 2).map(lambda m: m * 15 // 15),
+        st.sampled_from(changes or [datetime(2000, 1, 1)]),
+        st.integers(min_value=-36 * 60, max_value=36 * 60),
     )
 
 
