@@ -132,8 +132,8 @@ class WebhookClient:
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_seconds),
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
-            # only an excerpt is kept: inflating a small compressed answer could
-            # cost gigabytes (a decompression bomb)
+            # we ask for identity; a receiver that compresses anyway is logged as
+            # sent: inflating what a stranger sends buys nothing for an excerpt
             auto_decompress=False,
             max_line_size=RESPONSE_MAX_LINE,
             max_field_size=RESPONSE_MAX_FIELD,
