@@ -27,10 +27,17 @@ def test_quick_benchmarks_print_every_table(tmp_path: Path) -> None:
         timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    for name in ("fire", "burst", "feed", "scale", "api"):
+    for name in ("fire", "burst", "feed", "scale", "api", "sse"):
         assert f"== {name} (sqlite)" in run.stdout
     lines = [json.loads(line) for line in results.read_text().splitlines()]
-    assert [entry["benchmark"] for entry in lines] == ["fire", "burst", "feed", "scale", "api"]
+    assert [entry["benchmark"] for entry in lines] == [
+        "fire",
+        "burst",
+        "feed",
+        "scale",
+        "api",
+        "sse",
+    ]
     for entry in lines:
         assert entry["rows"] and entry["quick"] is True
     fire = lines[0]["rows"]
