@@ -156,7 +156,7 @@ def with_icalendar(text: str) -> dict[str, tuple[datetime, datetime]]:
     # our VTIMEZONEs, interpreted by icalendar itself rather than looked up by name
     ours = {tz["TZID"]: tz.to_tz(lookup_tzid=False) for tz in cal.walk("VTIMEZONE")}
     found = {}
-    for event in recurring_ical_events.of(cal).between(datetime(2000, 1, 1), datetime(2040, 1, 1)):
+    for event in recurring_ical_events.of(cal).between(datetime(1900, 1, 1), datetime(2200, 1, 1)):
         start, end = event["DTSTART"].dt, event["DTEND"].dt
         tzid = event["DTSTART"].params.get("TZID")
         if tzid:
