@@ -17,6 +17,7 @@ Python and aiohttp versions an attacker would look up.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from typing import Any
@@ -34,6 +35,9 @@ SERVER_NAME = "broadcast-scheduler"
 KEEPALIVE_TIMEOUT = 75.0
 #: seconds running requests get to finish once a stop signal arrived
 SHUTDOWN_TIMEOUT = 10.0
+#: gc thresholds while serving: the young generation as CPython's default, the
+#: oldest collected after 50 middle collections instead of 10
+GC_YOUNG, GC_MIDDLE, GC_OLD = 700, 10, 50
 
 
 async def name_server(request: web.Request, response: web.StreamResponse) -> None:
@@ -200,6 +204,12 @@ async def serve(app: web.Application, settings: Settings) -> None:
     try:
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()
+        # What start-up built (modules, the app, caches) lives as long as the
+        # process: frozen, full collections stop walking it, and the collector
+        # runs its oldest generation less often. With 10,000 open streams a full
+        # collection paused a broadcast by ~0.8 s.
+        gc.freeze()
+        gc.set_threshold(GC_YOUNG, GC_MIDDLE, GC_OLD)
         await stop.wait()
     finally:
         await runner.cleanup()  # stops listening, lets requests finish, runs cleanup_ctx
