@@ -15,10 +15,12 @@ from aiohttp import web
 from scheduler.calendar.links import feed_links
 from scheduler.exceptions import InvalidInput
 from scheduler.http.keys import FEEDS, SETTINGS
-from scheduler.models import CHANNEL_PATTERN
+from scheduler.http.spec import Answer, Api, Param, json_model, problem
+from scheduler.models import CHANNEL_PATTERN, CalendarLinks, FeedLinks
 from scheduler.services.feeds import RenderedFeed
 
-routes = web.RouteTableDef()
+api = Api("calendar")
+routes = api.routes
 
 CONTENT_TYPE = "text/calendar"
 
@@ -64,36 +66,85 @@ def _channel(name: str | None) -> str | None:
     return name
 
 
-@routes.get("/calendar.ics")
+CHANNEL = {"type": "string", "pattern": CHANNEL_PATTERN}
+CHANNEL_QUERY = Param("channel", "query", "Only this channel", CHANNEL)
+FEED_HEADERS = {
+    "ETag": "Strong tag of these bytes (send it in If-None-Match)",
+    "Last-Modified": "When the feed last changed",
+    "Cache-Control": "public, max-age=feed_max_age_seconds",
+}
+
+
+def _ics(summary: str) -> str:
+    return summary + " (HEAD too; ETag/If-None-Match and If-Modified-Since give 304)"
+
+
+ICS_ANSWERS = {
+    200: Answer(
+        "RFC 5545 calendar",
+        media_type=CONTENT_TYPE,
+        schema={"type": "string"},
+        headers=FEED_HEADERS,
+    ),
+    304: Answer("Not modified since the ETag or date sent", headers=FEED_HEADERS),
+}
+
+
+@api.get(
+    "/calendar.ics",
+    "get_calendar_feed",
+    _ics("Feed of all public events"),
+    parameters=[CHANNEL_QUERY],
+    responses={**ICS_ANSWERS, 422: problem("Bad channel name")},
+)
 async def calendar_feed(request: web.Request) -> web.Response:
     feed = await request.app[FEEDS].calendar(_channel(request.query.get("channel")))
     return _respond(request, feed)
 
 
-@routes.get("/channels/{channel}/calendar.ics")
+@api.get(
+    "/channels/{channel}/calendar.ics",
+    "get_channel_feed",
+    _ics("Feed of one channel"),
+    parameters=[Param("channel", "path", "Channel name", CHANNEL)],
+    responses={**ICS_ANSWERS, 422: problem("Bad channel name")},
+)
 async def channel_feed(request: web.Request) -> web.Response:
     feed = await request.app[FEEDS].calendar(_channel(request.match_info["channel"]))
     return _respond(request, feed)
 
 
-@routes.get("/events/{id}.ics")
+@api.get(
+    "/events/{id}.ics",
+    "get_event_calendar",
+    _ics("One event as a calendar"),
+    parameters=[
+        Param("id", "path", "Event id", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"})
+    ],
+    responses={**ICS_ANSWERS, 404: problem("No such event")},
+)
 async def event_feed(request: web.Request) -> web.Response:
     feed = await request.app[FEEDS].event(request.match_info["id"])
     return _respond(request, feed)
 
 
-@routes.get("/api/calendar")
+@api.get(
+    "/api/calendar",
+    "get_calendar_links",
+    "Subscribe links (webcal://, Google Calendar) for a feed",
+    parameters=[CHANNEL_QUERY],
+    responses={200: Answer("Links", CalendarLinks), 422: problem("Bad channel name")},
+)
 async def calendar_links(request: web.Request) -> web.Response:
     """Subscribe links for the whole feed, or one channel's (``?channel=``)."""
     channel = _channel(request.query.get("channel"))
     settings = request.app[SETTINGS]
-    return web.json_response(
-        {
-            "name": settings.calendar_name
-            if not channel
-            else f"{settings.calendar_name}: {channel}",
-            "channel": channel,
-            "refresh_minutes": settings.feed_refresh_minutes,
-            "links": feed_links(base_url(request), channel),
-        }
+    name = f"{settings.calendar_name}: {channel}" if channel else settings.calendar_name
+    return json_model(
+        CalendarLinks(
+            name=name,
+            channel=channel,
+            refresh_minutes=settings.feed_refresh_minutes,
+            links=FeedLinks(**feed_links(base_url(request), channel)),
+        )
     )

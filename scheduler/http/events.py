@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
 
 from aiohttp import web
 
@@ -13,33 +12,63 @@ from scheduler.exceptions import InvalidInput
 from scheduler.http.bodies import read_model
 from scheduler.http.calendar import base_url
 from scheduler.http.keys import CLOCK, EVENTS
+from scheduler.http.spec import (
+    BODY_ERRORS,
+    ETAG,
+    IF_MATCH,
+    PRECONDITION,
+    UNAUTHORIZED,
+    Answer,
+    Api,
+    Param,
+    json_model,
+    problem,
+)
 from scheduler.inputs import clean_text, parse_count
-from scheduler.models import CHANNEL_PATTERN, Event, EventCreate, EventUpdate
-from scheduler.representation import event_public
+from scheduler.models import (
+    CHANNEL_PATTERN,
+    Event,
+    EventCreate,
+    EventPage,
+    EventPublic,
+    EventUpdate,
+)
+from scheduler.representation import event_model
 from scheduler.status import State
 from scheduler.store.events import EventFilter
 from scheduler.timezones import as_utc
 
-routes = web.RouteTableDef()
+api = Api("events")
+routes = api.routes
 
 _CHANNEL = re.compile(CHANNEL_PATTERN)
+MAX_IDEMPOTENCY_KEY = 255
+#: longest ``from``/``to`` value read (an ISO 8601 instant is ~35 characters)
+MAX_INSTANT = 64
+
+EVENT_ID = Param("id", "path", "Event id", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"})
+NOT_FOUND = {404: problem("No such event")}
+WRITE_ERRORS = {**UNAUTHORIZED, **NOT_FOUND, **PRECONDITION}
+INVALID = {422: problem("Invalid field, time or zone (the problem names the field)")}
 
 
-async def _view(request: web.Request, event: Event) -> dict[str, Any]:
+def _instant_param(name: str, description: str) -> Param:
+    schema = {"type": "string", "format": "date-time", "minLength": 1, "maxLength": MAX_INSTANT}
+    return Param(name, "query", description, schema)
+
+
+async def _view(request: web.Request, event: Event) -> EventPublic:
     triggers = await request.app[EVENTS].triggers_for([event.id])
-    return event_public(
+    return event_model(
         event, now=request.app[CLOCK](), triggers=triggers[event.id], base_url=base_url(request)
     )
-
-
-MAX_IDEMPOTENCY_KEY = 255
 
 
 def _instant(request: web.Request, name: str) -> datetime | None:
     raw = request.query.get(name)
     if raw is None:
         return None
-    if len(raw) > 64:
+    if len(raw) > MAX_INSTANT:
         raise InvalidInput("is too long for an ISO 8601 instant", field=name)
     try:
         return as_utc(datetime.fromisoformat(raw))
@@ -58,6 +87,15 @@ def _limit(request: web.Request) -> int | None:
     return parse_count(
         raw, field="limit", minimum=1, maximum=request.app[EVENTS].settings.page_size_max
     )
+
+
+def _cursor(request: web.Request) -> str | None:
+    cursor = request.query.get("cursor")
+    if cursor == "":  # as for every other filter: an empty value is a mistake, not "none"
+        raise InvalidInput(
+            "is empty; leave it out for the first page, or send next_cursor", field="cursor"
+        )
+    return cursor
 
 
 def _filters(request: web.Request) -> EventFilter:
@@ -82,13 +120,37 @@ def _if_match(request: web.Request) -> str | None:
     return request.headers.get("If-Match")
 
 
-def _tagged(
-    body: dict[str, Any], event: Event, *, status: int = 200, **headers: str
-) -> web.Response:
-    return web.json_response(body, status=status, headers={"ETag": entity_tag(event), **headers})
+def _tagged(body: EventPublic, event: Event, *, status: int = 200, **headers: str) -> web.Response:
+    return json_model(body, status=status, headers={"ETag": entity_tag(event), **headers})
 
 
-@routes.post("/api/events")
+@api.post(
+    "/api/events",
+    "create_event",
+    "Create an event",
+    secured=True,
+    body=EventCreate,
+    parameters=[
+        Param(
+            "Idempotency-Key",
+            "header",
+            "Retries with the same key and body return the first result (same id, "
+            "`Idempotent-Replayed: true`); the same key with another body is a 422",
+            {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+        )
+    ],
+    responses={
+        201: Answer(
+            "Created",
+            EventPublic,
+            headers={**ETAG, "Location": "The event's URL"},
+        ),
+        **BODY_ERRORS,
+        **UNAUTHORIZED,
+        409: problem("Idempotency key's event was deleted"),
+        **INVALID,
+    },
+)
 async def create_event(request: web.Request) -> web.Response:
     data = await read_model(request, EventCreate)
     key = request.headers.get("Idempotency-Key")
@@ -107,25 +169,75 @@ async def create_event(request: web.Request) -> web.Response:
     return _tagged(body, event, status=201, **headers)
 
 
-@routes.get("/api/events")
+@api.get(
+    "/api/events",
+    "list_events",
+    "List events by start time",
+    parameters=[
+        _instant_param("from", "Events ending after this instant"),
+        _instant_param("to", "Events starting before this instant"),
+        Param(
+            "status",
+            "query",
+            "Lifecycle state",
+            {"type": "string", "enum": [s.value for s in State]},
+        ),
+        Param(
+            "channel", "query", "Only this channel", {"type": "string", "pattern": CHANNEL_PATTERN}
+        ),
+        Param(
+            "cursor",
+            "query",
+            "next_cursor of the previous page",
+            {"type": "string", "minLength": 1},
+        ),
+        Param(
+            "limit",
+            "query",
+            "Page size (default: setting page_size_default)",
+            lambda settings: {"type": "integer", "minimum": 1, "maximum": settings.page_size_max},
+        ),
+    ],
+    responses={200: Answer("A page of events", EventPage), 422: problem("Bad filter")},
+)
 async def list_events(request: web.Request) -> web.Response:
     page = await request.app[EVENTS].list_page(
-        _filters(request), cursor=request.query.get("cursor"), limit=_limit(request)
+        _filters(request), cursor=_cursor(request), limit=_limit(request)
     )
     now = request.app[CLOCK]()
     triggers = await request.app[EVENTS].triggers_for([e.id for e in page.items])
     base = base_url(request)
-    items = [event_public(e, now=now, triggers=triggers[e.id], base_url=base) for e in page.items]
-    return web.json_response({"items": items, "next_cursor": page.next_cursor})
+    items = [event_model(e, now=now, triggers=triggers[e.id], base_url=base) for e in page.items]
+    return json_model(EventPage.model_construct(items=items, next_cursor=page.next_cursor))
 
 
-@routes.get("/api/events/{id}")
+@api.get(
+    "/api/events/{id}",
+    "get_event",
+    "Read an event",
+    parameters=[EVENT_ID],
+    responses={200: Answer("The event", EventPublic, headers=ETAG), **NOT_FOUND},
+)
 async def get_event(request: web.Request) -> web.Response:
     event = await request.app[EVENTS].get(request.match_info["id"])
     return _tagged(await _view(request, event), event)
 
 
-@routes.patch("/api/events/{id}")
+@api.patch(
+    "/api/events/{id}",
+    "update_event",
+    "Change an event (only the fields sent change)",
+    secured=True,
+    parameters=[EVENT_ID, IF_MATCH],
+    body=EventUpdate,
+    responses={
+        200: Answer("The changed event", EventPublic, headers=ETAG),
+        **BODY_ERRORS,
+        **WRITE_ERRORS,
+        409: problem("The event is cancelled"),
+        **INVALID,
+    },
+)
 async def update_event(request: web.Request) -> web.Response:
     data = await read_model(request, EventUpdate)
     event = await request.app[EVENTS].update(
@@ -134,13 +246,27 @@ async def update_event(request: web.Request) -> web.Response:
     return _tagged(await _view(request, event), event)
 
 
-@routes.post("/api/events/{id}/cancel")
+@api.post(
+    "/api/events/{id}/cancel",
+    "cancel_event",
+    "Cancel an event (it stays visible as cancelled)",
+    secured=True,
+    parameters=[EVENT_ID, IF_MATCH],
+    responses={200: Answer("The cancelled event", EventPublic, headers=ETAG), **WRITE_ERRORS},
+)
 async def cancel_event(request: web.Request) -> web.Response:
     event = await request.app[EVENTS].cancel(request.match_info["id"], if_match=_if_match(request))
     return _tagged(await _view(request, event), event)
 
 
-@routes.delete("/api/events/{id}")
+@api.delete(
+    "/api/events/{id}",
+    "delete_event",
+    "Delete an event",
+    secured=True,
+    parameters=[EVENT_ID, IF_MATCH],
+    responses={204: Answer("Deleted"), **WRITE_ERRORS},
+)
 async def delete_event(request: web.Request) -> web.Response:
     await request.app[EVENTS].delete(request.match_info["id"], if_match=_if_match(request))
     return web.Response(status=204)

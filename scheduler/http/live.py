@@ -13,61 +13,107 @@ from scheduler.config import Settings
 from scheduler.http.calendar import base_url
 from scheduler.http.keys import CLOCK, EVENTS, LIVE, METRICS, SETTINGS
 from scheduler.http.problems import problem
-from scheduler.models import Event
-from scheduler.representation import event_public, status_public
+from scheduler.http.spec import UNAUTHORIZED, Answer, Api, Param, json_model
+from scheduler.http.spec import problem as problem_answer
+from scheduler.models import Event, EventPublic, EventStatus, LiveList
+from scheduler.representation import event_model, event_status, status_public
 from scheduler.services.live import LiveMessage, Subscriber
 from scheduler.status import State
 from scheduler.store.events import EventFilter
 
-routes = web.RouteTableDef()
+api = Api("live")
+routes = api.routes
+
+EVENT_ID = Param("id", "path", "Event id", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"})
+NOT_FOUND = {404: problem_answer("No such event")}
+MARK = {
+    "secured": True,
+    "parameters": [EVENT_ID],
+    "responses": {
+        200: Answer("The event", EventPublic),
+        409: problem_answer("Cancelled, or already ended"),
+        **UNAUTHORIZED,
+        **NOT_FOUND,
+    },
+}
+SSE_DESCRIPTION = (
+    "Server-Sent Events (`event: status`, `id:`, `retry:`, heartbeat comments). "
+    "Reconnect with `Last-Event-ID` to receive what was missed."
+)
+SSE_ANSWERS = {
+    200: Answer("An event stream", media_type="text/event-stream", schema={"type": "string"}),
+    503: problem_answer("This process holds sse_max_streams streams; retry after Retry-After"),
+}
+LAST_EVENT_ID = Param("Last-Event-ID", "header", "id of the last message received")
 
 
-@routes.get("/api/events/{id}/status")
-async def event_status(request: web.Request) -> web.Response:
+@api.get(
+    "/api/events/{id}/status",
+    "get_event_status",
+    "Upcoming, live, ended or cancelled, with seconds to start and end",
+    parameters=[EVENT_ID],
+    responses={200: Answer("Status now", EventStatus), **NOT_FOUND},
+)
+async def get_event_status(request: web.Request) -> web.Response:
     event = await request.app[EVENTS].get(request.match_info["id"])
-    return web.json_response(status_public(event, now=request.app[CLOCK]()))
+    return json_model(event_status(event, now=request.app[CLOCK]()))
 
 
 async def _marked(request: web.Request, event: Event) -> web.Response:
     now = request.app[CLOCK]()
     triggers = await request.app[EVENTS].triggers_for([event.id])
-    return web.json_response(
-        event_public(event, now=now, triggers=triggers[event.id], base_url=base_url(request))
+    return json_model(
+        event_model(event, now=now, triggers=triggers[event.id], base_url=base_url(request))
     )
 
 
-@routes.post("/api/events/{id}/start")
+@api.post(
+    "/api/events/{id}/start",
+    "start_event",
+    "Mark the stream live now (fires event.started once)",
+    **MARK,
+)
 async def start_event(request: web.Request) -> web.Response:
     """The operator marks the stream live now (early, on time or late)."""
     event = await request.app[EVENTS].mark_started(request.match_info["id"])
     return await _marked(request, event)
 
 
-@routes.post("/api/events/{id}/end")
+@api.post(
+    "/api/events/{id}/end",
+    "end_event",
+    "Mark the stream over now (fires event.ended once)",
+    **MARK,
+)
 async def end_event(request: web.Request) -> web.Response:
     """The operator marks the stream over now (early, or after an overrun)."""
     event = await request.app[EVENTS].mark_ended(request.match_info["id"])
     return await _marked(request, event)
 
 
-async def _live_now(request: web.Request) -> list[dict[str, Any]]:
+async def _live_now(request: web.Request) -> list[EventStatus]:
     service = request.app[EVENTS]
     now = request.app[CLOCK]()
-    items: list[dict[str, Any]] = []
+    items: list[EventStatus] = []
     cursor = None
     while True:  # every live event: there are few at any moment
         page = await service.list_page(
             EventFilter(state=State.LIVE), cursor=cursor, limit=service.settings.page_size_max
         )
-        items += [status_public(e, now=now) for e in page.items]
+        items += [event_status(e, now=now) for e in page.items]
         cursor = page.next_cursor
         if cursor is None:
             return items
 
 
-@routes.get("/api/live")
+@api.get(
+    "/api/live",
+    "list_live_events",
+    "Events live right now",
+    responses={200: Answer("Live events", LiveList)},
+)
 async def live_events(request: web.Request) -> web.Response:
-    return web.json_response({"items": await _live_now(request)})
+    return json_model(LiveList.model_construct(items=await _live_now(request)))
 
 
 async def _stream(request: web.Request, event_id: str | None) -> web.StreamResponse:
@@ -127,7 +173,8 @@ async def _catch_up(request: web.Request, resp: EventSourceResponse, event_id: s
         event = await app[EVENTS].get(event_id)
         snapshot, name = status_public(event, now=app[CLOCK]()), "status"
     else:
-        snapshot, name = {"live": await _live_now(request)}, "snapshot"
+        live = [item.model_dump(mode="json") for item in await _live_now(request)]
+        snapshot, name = {"live": live}, "snapshot"
     await resp.send(json.dumps(snapshot), id=hub.current_id(), event=name, retry=retry)
 
 
@@ -163,13 +210,27 @@ async def _send(
     await resp.send(message.data, id=message.id, event="status", retry=retry)
 
 
-@routes.get("/api/events/{id}/status/stream")
+@api.get(
+    "/api/events/{id}/status/stream",
+    "stream_event_status",
+    "This event's status, pushed at every change",
+    description=SSE_DESCRIPTION,
+    parameters=[EVENT_ID, LAST_EVENT_ID],
+    responses={**SSE_ANSWERS, **NOT_FOUND},
+)
 async def event_status_stream(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events: this event's status now, then at each change."""
     return await _stream(request, request.match_info["id"])
 
 
-@routes.get("/api/live/stream")
+@api.get(
+    "/api/live/stream",
+    "stream_live_events",
+    "Snapshot of live events, then every state change",
+    description=SSE_DESCRIPTION,
+    parameters=[LAST_EVENT_ID],
+    responses=SSE_ANSWERS,
+)
 async def live_stream(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events: the events live now, then every state change of any event."""
     return await _stream(request, None)

@@ -14,29 +14,56 @@ from aiohttp import web
 from scheduler import __version__
 from scheduler.exceptions import Unauthorized
 from scheduler.http.keys import HEALTH, METRICS, SETTINGS
+from scheduler.http.spec import Answer, Api, json_model, problem
 from scheduler.metrics import CONTENT_TYPE
+from scheduler.models import Liveness, Readiness, ServiceStatus
 
-routes = web.RouteTableDef()
+api = Api("service")
+routes = api.routes
 
 
-@routes.get("/healthz")
+@api.get(
+    "/healthz",
+    "get_liveness",
+    "Process liveness",
+    responses={200: Answer("Alive", Liveness)},
+)
 async def healthz(request: web.Request) -> web.Response:
     """The process is alive and serving HTTP (no dependency is checked)."""
-    return web.json_response({"status": "ok", "version": __version__})
+    return json_model(Liveness(status="ok", version=__version__))
 
 
-@routes.get("/readyz")
+@api.get(
+    "/readyz",
+    "get_readiness",
+    "Database reachable, migrated and taking writes",
+    responses={
+        200: Answer("Ready", Readiness),
+        503: Answer("Not ready; `failing` names the part", Readiness),
+    },
+)
 async def readyz(request: web.Request) -> web.Response:
     """Ready for traffic: the database answers and has the newest schema."""
     health = await request.app[HEALTH].ready()
-    return web.json_response(health.body, status=200 if health.healthy else 503)
+    # the health service gathers plain data; the model is what the document shows
+    body = Readiness.model_validate(health.body)
+    return json_model(body, status=200 if health.healthy else 503)
 
 
-@routes.get("/status")
+@api.get(
+    "/status",
+    "get_status",
+    "Database, scheduler, next fire time, backlog, lateness",
+    responses={
+        200: Answer("Healthy", ServiceStatus),
+        503: Answer("Unhealthy; `failing` names the part", ServiceStatus),
+    },
+)
 async def status(request: web.Request) -> web.Response:
     """Database, scheduler, backlog, lateness; 503 names the failing part."""
     health = await request.app[HEALTH].status()
-    return web.json_response(health.body, status=200 if health.healthy else 503)
+    body = ServiceStatus.model_validate(health.body)
+    return json_model(body, status=200 if health.healthy else 503)
 
 
 def _check_metrics_token(request: web.Request) -> None:
@@ -55,7 +82,15 @@ def _check_metrics_token(request: web.Request) -> None:
         )
 
 
-@routes.get("/metrics")
+@api.get(
+    "/metrics",
+    "get_metrics",
+    "Prometheus text format (bearer `metrics_token` if one is set)",
+    responses={
+        200: Answer("Metrics", media_type="text/plain", schema={"type": "string"}),
+        401: problem("metrics_token is set and was not sent"),
+    },
+)
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text format; behind ``metrics_token`` when that is set."""
     _check_metrics_token(request)

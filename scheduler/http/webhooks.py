@@ -2,103 +2,187 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from scheduler.etags import entity_tag
 from scheduler.http.bodies import read_model
 from scheduler.http.keys import WEBHOOKS
+from scheduler.http.spec import (
+    BODY_ERRORS,
+    ETAG,
+    IF_MATCH,
+    PRECONDITION,
+    UNAUTHORIZED,
+    Answer,
+    Api,
+    Param,
+    json_model,
+    problem,
+)
 from scheduler.inputs import parse_count
-from scheduler.models import DeliveryAttempt, Subscription, SubscriptionCreate, SubscriptionUpdate
+from scheduler.models import (
+    AttemptPublic,
+    DeliveryList,
+    DeliveryPublic,
+    DeliveryState,
+    Subscription,
+    SubscriptionCreate,
+    SubscriptionList,
+    SubscriptionPublic,
+    SubscriptionSecret,
+    SubscriptionUpdate,
+)
 from scheduler.services.webhooks import MAX_LOG_PAGE, DeliveryView
-from scheduler.timezones import isoformat_utc
 
-routes = web.RouteTableDef()
+api = Api("webhooks")
+routes = api.routes
+
+_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+WEBHOOK_ID = Param("id", "path", "Webhook subscription id", _ID)
+DELIVERY_ID = Param("delivery_id", "path", "Delivery id (the webhook-id header)", _ID)
+HOOK_ERRORS = {**UNAUTHORIZED, 404: problem("No such webhook or delivery")}
+HOOK_WRITE_ERRORS = {**HOOK_ERRORS, **PRECONDITION}
+DEFAULT_LOG_PAGE = 50
+
+_FIELDS = (
+    "id",
+    "url",
+    "types",
+    "channel",
+    "description",
+    "active",
+    "disabled_reason",
+    "failing_since",
+    "created_at",
+    "updated_at",
+)
 
 
-def subscription_public(sub: Subscription, *, with_secret: bool = False) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": sub.id,
-        "url": sub.url,
-        "types": sub.types,
-        "channel": sub.channel,
-        "description": sub.description,
-        "active": sub.active,
-        "disabled_reason": sub.disabled_reason,
-        "failing_since": isoformat_utc(sub.failing_since) if sub.failing_since else None,
-        "created_at": isoformat_utc(sub.created_at),
-        "updated_at": isoformat_utc(sub.updated_at),
-    }
-    if with_secret:
-        body["secret"] = sub.secret
-    return body
+def subscription_public(sub: Subscription) -> SubscriptionPublic:
+    """The endpoint as the API shows it: never its secret."""
+    return SubscriptionPublic.model_construct(**{name: getattr(sub, name) for name in _FIELDS})
+
+
+def subscription_secret(sub: Subscription) -> SubscriptionSecret:
+    """The endpoint with its secret (the answer to creation and rotation only)."""
+    fields = {name: getattr(sub, name) for name in _FIELDS}
+    return SubscriptionSecret.model_construct(**fields, secret=sub.secret)
 
 
 def _tagged(
-    sub: Subscription, *, status: int = 200, with_secret: bool = False, **headers: str
+    body: SubscriptionPublic, sub: Subscription, *, status: int = 200, **headers: str
 ) -> web.Response:
-    body = subscription_public(sub, with_secret=with_secret)
-    return web.json_response(body, status=status, headers={"ETag": entity_tag(sub), **headers})
+    return json_model(body, status=status, headers={"ETag": entity_tag(sub), **headers})
 
 
-def _attempt(a: DeliveryAttempt) -> dict[str, Any]:
-    return {
-        "attempt": a.attempt,
-        "started_at": isoformat_utc(a.started_at),
-        "status": a.status,
-        "latency_ms": a.latency_ms,
-        "error": a.error,
-        "response_excerpt": a.response_excerpt,
-    }
-
-
-def delivery_public(view: DeliveryView) -> dict[str, Any]:
+def delivery_public(view: DeliveryView) -> DeliveryPublic:
     d = view.delivery
-    return {
-        "id": d.id,
-        "type": d.type,
-        "event_id": d.event_id,
-        "state": d.state,
-        "attempts": d.attempts,
-        "next_attempt_at": isoformat_utc(d.next_attempt_at) if d.state == "pending" else None,
-        "last_status": d.last_status,
-        "last_error": d.last_error,
-        "created_at": isoformat_utc(d.created_at),
-        "delivered_at": isoformat_utc(d.delivered_at) if d.delivered_at else None,
-        "attempt_log": [_attempt(a) for a in view.attempts],
-    }
+    attempts = [
+        AttemptPublic.model_construct(
+            attempt=a.attempt,
+            started_at=a.started_at,
+            status=a.status,
+            latency_ms=a.latency_ms,
+            error=a.error,
+            response_excerpt=a.response_excerpt,
+        )
+        for a in view.attempts
+    ]
+    return DeliveryPublic.model_construct(
+        id=d.id,
+        type=d.type,
+        event_id=d.event_id,
+        state=d.state,
+        attempts=d.attempts,
+        next_attempt_at=d.next_attempt_at if d.state == DeliveryState.PENDING else None,
+        last_status=d.last_status,
+        last_error=d.last_error,
+        created_at=d.created_at,
+        delivered_at=d.delivered_at,
+        attempt_log=attempts,
+    )
 
 
-@routes.post("/api/webhooks")
+@api.post(
+    "/api/webhooks",
+    "create_webhook",
+    "Register an endpoint; the response shows its secret, once",
+    secured=True,
+    body=SubscriptionCreate,
+    responses={
+        201: Answer(
+            "Created, with `secret`",
+            SubscriptionSecret,
+            headers={**ETAG, "Location": "The endpoint's URL"},
+        ),
+        **BODY_ERRORS,
+        **UNAUTHORIZED,
+        422: problem("Invalid URL, refused target or unknown type"),
+    },
+)
 async def create_webhook(request: web.Request) -> web.Response:
     data = await read_model(request, SubscriptionCreate)
     sub = await request.app[WEBHOOKS].create(data)
-    return _tagged(sub, status=201, with_secret=True, Location=f"/api/webhooks/{sub.id}")
+    return _tagged(subscription_secret(sub), sub, status=201, Location=f"/api/webhooks/{sub.id}")
 
 
-@routes.get("/api/webhooks")
+@api.get(
+    "/api/webhooks",
+    "list_webhooks",
+    "List endpoints",
+    secured=True,
+    responses={200: Answer("Endpoints", SubscriptionList), **UNAUTHORIZED},
+)
 async def list_webhooks(request: web.Request) -> web.Response:
     subs = await request.app[WEBHOOKS].list_all()
-    return web.json_response({"items": [subscription_public(s) for s in subs]})
+    return json_model(
+        SubscriptionList.model_construct(items=[subscription_public(s) for s in subs])
+    )
 
 
-@routes.get("/api/webhooks/{id}")
+@api.get(
+    "/api/webhooks/{id}",
+    "get_webhook",
+    "Read an endpoint",
+    secured=True,
+    parameters=[WEBHOOK_ID],
+    responses={200: Answer("The endpoint", SubscriptionPublic, headers=ETAG), **HOOK_ERRORS},
+)
 async def get_webhook(request: web.Request) -> web.Response:
     sub = await request.app[WEBHOOKS].get(request.match_info["id"])
-    return _tagged(sub)
+    return _tagged(subscription_public(sub), sub)
 
 
-@routes.patch("/api/webhooks/{id}")
+@api.patch(
+    "/api/webhooks/{id}",
+    "update_webhook",
+    "Change an endpoint (`active: true` re-enables it)",
+    secured=True,
+    parameters=[WEBHOOK_ID, IF_MATCH],
+    body=SubscriptionUpdate,
+    responses={
+        200: Answer("The endpoint", SubscriptionPublic, headers=ETAG),
+        **BODY_ERRORS,
+        422: problem("Invalid field"),
+        **HOOK_WRITE_ERRORS,
+    },
+)
 async def update_webhook(request: web.Request) -> web.Response:
     data = await read_model(request, SubscriptionUpdate)
     sub = await request.app[WEBHOOKS].update(
         request.match_info["id"], data, if_match=request.headers.get("If-Match")
     )
-    return _tagged(sub)
+    return _tagged(subscription_public(sub), sub)
 
 
-@routes.delete("/api/webhooks/{id}")
+@api.delete(
+    "/api/webhooks/{id}",
+    "delete_webhook",
+    "Remove an endpoint and its delivery log",
+    secured=True,
+    parameters=[WEBHOOK_ID, IF_MATCH],
+    responses={204: Answer("Deleted"), **HOOK_WRITE_ERRORS},
+)
 async def delete_webhook(request: web.Request) -> web.Response:
     await request.app[WEBHOOKS].delete(
         request.match_info["id"], if_match=request.headers.get("If-Match")
@@ -106,42 +190,101 @@ async def delete_webhook(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@routes.post("/api/webhooks/{id}/rotate-secret")
+@api.post(
+    "/api/webhooks/{id}/rotate-secret",
+    "rotate_webhook_secret",
+    "New secret (shown once); the old one keeps signing for a grace period",
+    secured=True,
+    parameters=[WEBHOOK_ID, IF_MATCH],
+    responses={
+        200: Answer("With the new `secret`", SubscriptionSecret, headers=ETAG),
+        **HOOK_WRITE_ERRORS,
+    },
+)
 async def rotate_secret(request: web.Request) -> web.Response:
     sub = await request.app[WEBHOOKS].rotate_secret(
         request.match_info["id"], if_match=request.headers.get("If-Match")
     )
-    return _tagged(sub, with_secret=True)
+    return _tagged(subscription_secret(sub), sub)
 
 
-@routes.post("/api/webhooks/{id}/ping")
+@api.post(
+    "/api/webhooks/{id}/ping",
+    "ping_webhook",
+    "Send a signed webhook.ping now and report the attempt",
+    secured=True,
+    parameters=[WEBHOOK_ID],
+    responses={200: Answer("The ping delivery", DeliveryPublic), **HOOK_ERRORS},
+)
 async def ping_webhook(request: web.Request) -> web.Response:
     view = await request.app[WEBHOOKS].ping(request.match_info["id"])
-    return web.json_response(delivery_public(view))
+    return json_model(delivery_public(view))
 
 
-@routes.get("/api/webhooks/{id}/deliveries")
+@api.get(
+    "/api/webhooks/{id}/deliveries",
+    "list_deliveries",
+    "Delivery log, newest first, with every attempt",
+    secured=True,
+    parameters=[
+        WEBHOOK_ID,
+        Param(
+            "limit",
+            "query",
+            f"How many (default {DEFAULT_LOG_PAGE})",
+            {"type": "integer", "minimum": 1, "maximum": MAX_LOG_PAGE},
+        ),
+        Param(
+            "state",
+            "query",
+            "Only deliveries in this state",
+            {"type": "string", "enum": [s.value for s in DeliveryState]},
+        ),
+    ],
+    responses={
+        200: Answer("Deliveries", DeliveryList),
+        422: problem("Bad filter"),
+        **HOOK_ERRORS,
+    },
+)
 async def list_deliveries(request: web.Request) -> web.Response:
     limit = parse_count(
-        request.query.get("limit", "50"), field="limit", minimum=1, maximum=MAX_LOG_PAGE
+        request.query.get("limit", str(DEFAULT_LOG_PAGE)),
+        field="limit",
+        minimum=1,
+        maximum=MAX_LOG_PAGE,
     )
     views = await request.app[WEBHOOKS].deliveries(
         request.match_info["id"], limit=limit, state=request.query.get("state")
     )
-    return web.json_response({"items": [delivery_public(v) for v in views]})
+    return json_model(DeliveryList.model_construct(items=[delivery_public(v) for v in views]))
 
 
-@routes.get("/api/webhooks/{id}/deliveries/{delivery_id}")
+@api.get(
+    "/api/webhooks/{id}/deliveries/{delivery_id}",
+    "get_delivery",
+    "One delivery with its attempts",
+    secured=True,
+    parameters=[WEBHOOK_ID, DELIVERY_ID],
+    responses={200: Answer("The delivery", DeliveryPublic), **HOOK_ERRORS},
+)
 async def get_delivery(request: web.Request) -> web.Response:
     view = await request.app[WEBHOOKS].delivery(
         request.match_info["id"], request.match_info["delivery_id"]
     )
-    return web.json_response(delivery_public(view))
+    return json_model(delivery_public(view))
 
 
-@routes.post("/api/webhooks/{id}/deliveries/{delivery_id}/redeliver")
+@api.post(
+    "/api/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+    "redeliver",
+    "Send the same message (same webhook-id) again now",
+    secured=True,
+    parameters=[WEBHOOK_ID, DELIVERY_ID],
+    responses={200: Answer("The delivery", DeliveryPublic), **HOOK_ERRORS},
+)
 async def redeliver(request: web.Request) -> web.Response:
     view = await request.app[WEBHOOKS].redeliver(
         request.match_info["id"], request.match_info["delivery_id"]
     )
-    return web.json_response(delivery_public(view))
+    return json_model(delivery_public(view))

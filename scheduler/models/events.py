@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
@@ -18,6 +19,7 @@ from sqlmodel import Field as DBField
 from scheduler.exceptions import InvalidInput
 from scheduler.inputs import clean_text
 from scheduler.models.columns import new_id, utc_column
+from scheduler.models.instants import UtcInstant, WallTime
 
 CHANNEL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 MAX_REMINDER_MINUTES = 40320  # four weeks: beyond that a reminder is a different product
@@ -106,6 +108,13 @@ def _check_reminders(value: list[int] | None) -> list[int] | None:
     return sorted(set(value), reverse=True)
 
 
+def _reminder_limits(schema: dict[str, Any]) -> None:
+    """Document what :func:`_check_reminders` enforces (it words its own messages)."""
+    schema["anyOf"][0].update(
+        maxItems=10, items={"type": "integer", "minimum": 0, "maximum": MAX_REMINDER_MINUTES}
+    )
+
+
 class _EventFields(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -116,7 +125,10 @@ class _EventFields(BaseModel):
     location: str | None = Field(None, max_length=500)
     channel: str | None = Field(None, pattern=CHANNEL_PATTERN, examples=["plenary"])
     reminders: list[StrictInt] | None = Field(
-        None, description="Minutes before start; default from configuration", examples=[[60, 15]]
+        None,
+        description="Minutes before start; null or left out: the configured default",
+        examples=[[60, 15]],
+        json_schema_extra=_reminder_limits,
     )
 
     _url = field_validator("stream_url")(_check_url)
@@ -133,37 +145,71 @@ class EventCreate(_EventFields):
     title: str = Field(min_length=1, max_length=200)
     timezone: str = Field(min_length=1, max_length=64, examples=["Europe/Brussels"])
     start: str = Field(
+        min_length=1,
         description="Local wall time in `timezone`, optionally with UTC offset; years 1900 to 2199",
         examples=["2018-05-22T18:15"],
     )
     end: str = Field(
-        description="Local wall time in `timezone`, after `start`", examples=["2018-05-22T19:30"]
+        min_length=1,
+        description="Local wall time in `timezone`, after `start`",
+        examples=["2018-05-22T19:30"],
     )
+
+
+def not_null(schema: dict[str, Any]) -> None:
+    """Document an optional field as never null: null only means "not sent" inside,
+    and the service refuses an explicit null for it with a 422."""
+    schema.pop("default", None)
+    variants = [v for v in schema.pop("anyOf", []) if v.get("type") != "null"]
+    if variants:
+        schema.update(variants[0])
 
 
 class EventUpdate(_EventFields):
     """Body of ``PATCH /api/events/{id}``: only the fields given change."""
 
-    title: str | None = Field(None, min_length=1, max_length=200)
-    timezone: str | None = Field(None, min_length=1, max_length=64)
-    start: str | None = None
-    end: str | None = None
+    # optional but never null: these cannot be removed (see not_null)
+    title: str | None = Field(None, min_length=1, max_length=200, json_schema_extra=not_null)
+    timezone: str | None = Field(None, min_length=1, max_length=64, json_schema_extra=not_null)
+    start: str | None = Field(
+        None,
+        min_length=1,
+        description="Local wall time in `timezone`, optionally with UTC offset",
+        json_schema_extra=not_null,
+    )
+    end: str | None = Field(
+        None, min_length=1, description="Local wall time in `timezone`", json_schema_extra=not_null
+    )
 
 
-# --- API output (documented in the OpenAPI document, checked against responses) ----
+# --- API output (the OpenAPI document describes these; responses are built from them) --
+
+EventState = Literal["upcoming", "live", "ended", "cancelled"]
 
 
 class TriggerPublic(BaseModel):
     type: str = Field(examples=["event.reminder"])
     minutes_before: int | None
-    due_at: str = Field(examples=["2018-05-22T15:15:00Z"])
+    due_at: UtcInstant
     state: str = Field(
         description="pending, claimed, fired, skipped, expired, missed, cancelled or superseded"
     )
 
 
+class EventLinks(BaseModel):
+    """Where to read the event, add it to a calendar, or follow its status."""
+
+    self: str
+    ics: str
+    webcal: str
+    google_calendar: str
+    outlook: str
+    status: str
+
+
 class EventPublic(BaseModel):
-    """An event as the API returns it."""
+    """An event as the API returns it (``triggers`` and ``links`` are left out of
+    webhook payloads and the CLI's output)."""
 
     id: str
     title: str
@@ -172,26 +218,25 @@ class EventPublic(BaseModel):
     location: str | None
     channel: str | None
     timezone: str = Field(examples=["Europe/Brussels"])
-    start: str = Field(description="Wall time with offset", examples=["2018-05-22T18:15:00+02:00"])
-    end: str = Field(examples=["2018-05-22T19:30:00+02:00"])
-    start_utc: str = Field(examples=["2018-05-22T16:15:00Z"])
-    end_utc: str = Field(examples=["2018-05-22T17:30:00Z"])
+    start: WallTime = Field(description="Wall time in `timezone`, with its offset")
+    end: WallTime = Field(description="Wall time in `timezone`, with its offset")
+    start_utc: UtcInstant
+    end_utc: UtcInstant
     reminders: list[int]
-    status: str = Field(description="scheduled or cancelled")
-    state: str = Field(description="upcoming, live, ended or cancelled")
+    status: Literal["scheduled", "cancelled"]
+    state: EventState
     overrunning: bool = False
-    actual_start: str | None
-    actual_end: str | None
-    cancelled_at: str | None
+    actual_start: UtcInstant | None
+    actual_end: UtcInstant | None
+    cancelled_at: UtcInstant | None
     sequence: int
-    created_at: str
-    updated_at: str
+    created_at: UtcInstant
+    updated_at: UtcInstant
     triggers: list[TriggerPublic] = Field(
         default_factory=list, description="When each reminder and notice goes out, and its state"
     )
-    links: dict[str, str] = Field(
-        default_factory=dict,
-        description="self, ics, webcal, google_calendar, outlook and status URLs",
+    links: EventLinks | None = Field(
+        None, description="Its API, iCal, subscribe, add-to-calendar and status URLs"
     )
 
 
@@ -200,19 +245,19 @@ class EventStatus(BaseModel):
 
     id: str
     title: str
-    state: str = Field(description="upcoming, live, ended or cancelled")
+    state: EventState
     overrunning: bool = Field(description="Started by the operator and past its scheduled end")
-    starts_at: str = Field(description="Actual start if marked, else scheduled (UTC)")
-    ends_at: str = Field(description="Actual end if marked, else scheduled (UTC)")
-    scheduled_start: str
-    scheduled_end: str
-    actual_start: str | None
-    actual_end: str | None
+    starts_at: UtcInstant = Field(description="Actual start if marked, else scheduled")
+    ends_at: UtcInstant = Field(description="Actual end if marked, else scheduled")
+    scheduled_start: UtcInstant
+    scheduled_end: UtcInstant
+    actual_start: UtcInstant | None
+    actual_end: UtcInstant | None
     starts_in_seconds: float = Field(description="Negative once the scheduled start is past")
     ends_in_seconds: float
     stream_url: str | None
     channel: str | None
-    now: str = Field(description="The server's clock when it answered")
+    now: UtcInstant = Field(description="The server's clock when it answered")
 
 
 class LiveList(BaseModel):

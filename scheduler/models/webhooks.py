@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
@@ -19,7 +19,8 @@ from sqlmodel import Column, SQLModel
 from sqlmodel import Field as DBField
 
 from scheduler.models.columns import new_id, utc_column
-from scheduler.models.events import CHANNEL_PATTERN, multiline_text, one_line_text
+from scheduler.models.events import CHANNEL_PATTERN, multiline_text, not_null, one_line_text
+from scheduler.models.instants import UtcInstant
 
 
 class EventType(StrEnum):
@@ -146,6 +147,13 @@ class DeliveryAttempt(SQLModel, table=True):
 
 # --- API schemas -------------------------------------------------------------------
 
+#: event types a subscription listens to (the validator also sorts and deduplicates)
+EventTypes = Annotated[
+    list[str],
+    # what _known_types enforces (it words its own messages)
+    Field(json_schema_extra={"minItems": 1, "items": {"enum": [t.value for t in EventType]}}),
+]
+
 
 class _SubscriptionFields(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -174,18 +182,21 @@ class SubscriptionCreate(_SubscriptionFields):
     """Body of ``POST /api/webhooks``."""
 
     url: str = Field(max_length=2048, examples=["https://bot.example/hooks/broadcast"])
-    types: list[str] = Field(default_factory=lambda: [t.value for t in EventType])
+    types: EventTypes = Field(default_factory=lambda: [t.value for t in EventType])
 
 
 class SubscriptionUpdate(_SubscriptionFields):
     """Body of ``PATCH /api/webhooks/{id}``."""
 
-    url: str | None = Field(None, max_length=2048)
-    types: list[str] | None = None
-    active: StrictBool | None = None
+    # optional but never null (null is refused with a 422: they cannot be removed)
+    url: str | None = Field(None, max_length=2048, json_schema_extra=not_null)
+    types: EventTypes | None = Field(None, json_schema_extra=not_null)
+    active: StrictBool | None = Field(None, json_schema_extra=not_null)
 
 
 class SubscriptionPublic(BaseModel):
+    """A webhook endpoint as the API returns it (never with its secret)."""
+
     id: str
     url: str
     types: list[str]
@@ -193,16 +204,21 @@ class SubscriptionPublic(BaseModel):
     description: str | None
     active: bool
     disabled_reason: str | None
-    failing_since: str | None
-    created_at: str
-    updated_at: str
-    secret: str | None = Field(None, description="Shown once: at creation and rotation")
+    failing_since: UtcInstant | None
+    created_at: UtcInstant
+    updated_at: UtcInstant
+
+
+class SubscriptionSecret(SubscriptionPublic):
+    """A webhook endpoint with its signing secret: shown once, at creation and rotation."""
+
+    secret: str = Field(description="`whsec_...`: verify signatures with it; shown only now")
 
 
 class AttemptPublic(BaseModel):
     attempt: int
-    started_at: str
-    status: int | None
+    started_at: UtcInstant
+    status: int | None = Field(description="The receiver's HTTP status, if it answered")
     latency_ms: float
     error: str | None
     response_excerpt: str | None
@@ -212,13 +228,13 @@ class DeliveryPublic(BaseModel):
     id: str = Field(description="The webhook-id header of every attempt")
     type: str
     event_id: str | None
-    state: str
+    state: str = Field(json_schema_extra={"enum": [s.value for s in DeliveryState]})
     attempts: int
-    next_attempt_at: str | None
+    next_attempt_at: UtcInstant | None = Field(description="Only while pending")
     last_status: int | None
     last_error: str | None
-    created_at: str
-    delivered_at: str | None
+    created_at: UtcInstant
+    delivered_at: UtcInstant | None
     attempt_log: list[AttemptPublic]
 
 
