@@ -97,3 +97,25 @@ async def test_webhook_responses_match_their_schemas(
         assert log["items"][0]["attempt_log"][0]["status"] == 200
     finally:
         await receiver.stop()
+
+
+async def test_operations_are_named_and_instants_are_date_times(client: Client) -> None:
+    doc = await (await client.get("/api/openapi.json")).json()
+    ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids))
+    assert "create_event" in ids and "get_event_status" in ids
+    schemas = doc["components"]["schemas"]
+    for name in ("start_utc", "start", "created_at", "cancelled_at"):
+        prop = schemas["EventPublic"]["properties"][name]
+        variants = prop.get("anyOf", [prop])
+        assert {"type": "string", "format": "date-time"}.items() <= variants[0].items(), name
+    # fields that cannot be removed are optional but never null
+    for name in ("title", "timezone", "start", "end"):
+        assert "anyOf" not in schemas["EventUpdate"]["properties"][name]
+    assert schemas["Liveness"]["properties"].keys() == {"status", "version"}
+
+
+async def test_an_empty_cursor_is_refused_like_every_empty_filter(client: Client) -> None:
+    resp = await client.get("/api/events?cursor=")
+    assert resp.status == 422
+    assert (await resp.json())["errors"][0]["field"] == "cursor"
