@@ -54,7 +54,7 @@ from scheduler.models import (
     Trigger,
     TriggerState,
 )
-from scheduler.reminders.outbox import CLAIM_BATCH, Outbox, signing_secrets
+from scheduler.reminders.outbox import BURST_SETTLE_SECONDS, CLAIM_BATCH, Outbox, signing_secrets
 from scheduler.reminders.planning import Verdict, judge
 from scheduler.reminders.prepared import Prepared, PreparedMessages
 from scheduler.representation import event_public
@@ -146,7 +146,7 @@ class Dispatcher:
             owner=self.owner,
             spawn=self._spawn,
             schedule_retry=self._schedule_retry,
-            quiet=self._quiet,
+            quiet=self._quiet_for_outcomes,
         )
 
     async def attempt_now(self, delivery_id: str) -> None:
@@ -556,6 +556,13 @@ class Dispatcher:
         await asyncio.sleep(0)  # and let writes arriving alongside join the batch
         await self.prepared.until_quiet(WRITE_WAIT_SECONDS)
         await self.outbox.caught_up()
+
+    async def _quiet_for_outcomes(self) -> None:
+        """As :meth:`_quiet`, but a receiver slow to answer does not hold up the
+        outcomes (and so the retries) of the others."""
+        await asyncio.sleep(0)
+        await self.prepared.until_quiet(WRITE_WAIT_SECONDS)
+        await self.outbox.caught_up(slow_after=BURST_SETTLE_SECONDS)
 
     def withdraw(self, event_id: str) -> None:
         """An event changed: drop what was prepared for it (its change has taken the

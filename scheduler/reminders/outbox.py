@@ -46,6 +46,9 @@ logger = logging.getLogger(__name__)
 
 CLAIM_BATCH = 500  # rows per claim or outcome statement
 OUTCOME_WAIT_SECONDS = 5.0  # outcomes wait at most this long for sending to catch up
+# A request still unanswered this long after the last send began is a slow
+# receiver, not a burst going out: the outcomes of others need not wait for it.
+BURST_SETTLE_SECONDS = 0.25
 
 
 class Outbox:
@@ -87,6 +90,7 @@ class Outbox:
         self._caught_up.set()
         self._in_flight = 0  # requests sent and not yet answered
         self._landed = asyncio.Event()  # set when one is answered
+        self._last_send = float("-inf")  # loop time the latest request began
 
     def held(self) -> set[str]:
         """Ids of the claimed deliveries this process is still working on (their
@@ -161,6 +165,7 @@ class Outbox:
                 if not self._backlog:
                     self._caught_up.set()
                 self._in_flight += 1
+                self._last_send = asyncio.get_running_loop().time()
                 try:
                     sent = await self._send(delivery, sub, signed)
                     if sent is not None:
@@ -191,20 +196,25 @@ class Outbox:
                 extra={"action": "shutdown"},
             )
 
-    async def caught_up(self) -> None:
+    async def caught_up(self, *, slow_after: float | None = None) -> None:
         """Return once no message waits for a sender and the requests in flight are
         answered, or after ``OUTCOME_WAIT_SECONDS`` (bookkeeping must not wait
-        for ever). A receiver that hangs until the timeout still holds up the
-        outcomes of others by up to that limit (issue 11 item 9, open: writing
-        them sooner lost deliveries in test_replicas)."""
+        for ever). With ``slow_after``, requests still unanswered that long after
+        the latest send began are not waited for: a receiver that hangs until
+        its timeout is not a burst going out."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + OUTCOME_WAIT_SECONDS
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._caught_up.wait(), OUTCOME_WAIT_SECONDS)
         while self._in_flight and loop.time() < deadline:
+            until = deadline
+            if slow_after is not None:
+                until = min(deadline, self._last_send + slow_after)
+                if loop.time() >= until:
+                    return
             self._landed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._landed.wait(), deadline - loop.time())
+                await asyncio.wait_for(self._landed.wait(), until - loop.time())
 
     async def attempt_now(self, delivery_id_: str) -> None:
         """Claim one delivery and attempt it inline (ping, redeliver)."""
