@@ -98,6 +98,17 @@ async def refuse_marked_subscriptions(database_url: str) -> None:
         await conn.close()
 
 
+async def allow_marked_subscriptions(database_url: str) -> None:
+    """Undo :func:`refuse_marked_subscriptions` (PostgreSQL's database outlives the test)."""
+    if database_url.startswith("sqlite"):
+        return
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("ALTER TABLE subscriptions DROP CONSTRAINT IF EXISTS test_refuse")
+    finally:
+        await conn.close()
+
+
 async def _drive(api: Api, receiver: Receiver, seen: list[str], database_url: str) -> None:
     """Every secret-bearing path once; ``seen`` collects each secret handed out."""
     status, sub = await api.call(
@@ -186,6 +197,7 @@ async def test_a_whole_run_logs_no_secret(tmp_path: Path, database_url: str) -> 
     finally:
         code = await asyncio.to_thread(server.stop)
         await receiver.stop()
+        await allow_marked_subscriptions(database_url)  # the run's database is shared
     assert code == 0
     log = server.log.read_text()
     assert "delivery" in log and "DEBUG" in log  # the run did log, at every level
