@@ -5,8 +5,10 @@ overwrite each other. Every event and webhook subscription carries an entity
 tag derived from everything stored in its row (secrets excepted), so the tag
 changes exactly when the row does; a write sent with ``If-Match`` goes ahead
 only while the row still has that tag (RFC 9110 §13.1.1, strong comparison),
-checked inside the write's own transaction and row lock. Without ``If-Match``
-a write goes ahead as before. Pure.
+checked inside the write's own transaction: on PostgreSQL under the row's lock;
+on SQLite one transaction at a time in the serving process (a write from
+another process, such as the CLI, landing between the check and the write is
+not detected there). Without ``If-Match`` a write goes ahead as before.
 """
 
 from __future__ import annotations

@@ -57,14 +57,15 @@ _SCRUB = [
     (re.compile(r"(://[^\s?#'\"<>]*)[?#][^\s'\"<>),]*"), r"\1?<hidden>"),
     (re.compile(r"(://)[^/\s@'\"<>]*@"), r"\1<hidden>@"),  # user:password@
 ]
-_MARKERS = ("Failing row", "whsec_", "earer")
+_MARKERS = ("failing row", "whsec_", "bearer")  # looked for in the lower-cased line
 
 
 def scrub(line: str) -> str:
     """``line`` without secrets that libraries put into messages and tracebacks."""
     # most lines (a delivery line's redacted URL too) have none: skip the regexes
     url_extra = "://" in line and ("?" in line or "#" in line or "@" in line)
-    if url_extra or any(marker in line for marker in _MARKERS):
+    lowered = line.lower()
+    if url_extra or any(marker in lowered for marker in _MARKERS):
         for pattern, replacement in _SCRUB:
             line = pattern.sub(replacement, line)
     return line

@@ -33,6 +33,9 @@ from scheduler.inputs import check_year
 #: Returns the current instant as an aware UTC datetime; tests pass fake ones.
 Clock = Callable[[], datetime]
 
+#: Files in the tz database that are not zones: the host's own setting (whose
+#: meaning depends on the machine), a placeholder, and a rules template.
+NOT_ZONES = frozenset({"localtime", "Factory", "posixrules", "posix/Factory", "right/Factory"})
 #: Transitions are looked for at least this often (no zone changes twice a day).
 _SCAN_STEP = timedelta(hours=12)
 
@@ -64,7 +67,7 @@ class EventTimes:
 @cache
 def _zone_names() -> dict[str, str]:
     """Every zone the tz database knows, by lower-case name (lookups ignore case)."""
-    return {name.lower(): name for name in zoneinfo.available_timezones()}
+    return {name.lower(): name for name in zoneinfo.available_timezones() if name not in NOT_ZONES}
 
 
 @lru_cache(maxsize=1024)

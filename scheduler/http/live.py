@@ -10,10 +10,20 @@ from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
 
 from scheduler.config import Settings
+from scheduler.etags import entity_tag
 from scheduler.http.calendar import base_url
 from scheduler.http.keys import CLOCK, EVENTS, LIVE, METRICS, SETTINGS
 from scheduler.http.problems import problem
-from scheduler.http.spec import UNAUTHORIZED, Answer, Api, Param, json_model
+from scheduler.http.spec import (
+    ETAG,
+    IF_MATCH,
+    PRECONDITION,
+    UNAUTHORIZED,
+    Answer,
+    Api,
+    Param,
+    json_model,
+)
 from scheduler.http.spec import problem as problem_answer
 from scheduler.models import Event, EventPublic, EventStatus, LiveList
 from scheduler.representation import event_model, event_status, status_public
@@ -28,10 +38,11 @@ EVENT_ID = Param("id", "path", "Event id", {"type": "string", "pattern": "^[A-Za
 NOT_FOUND = {404: problem_answer("No such event")}
 MARK = {
     "secured": True,
-    "parameters": [EVENT_ID],
+    "parameters": [EVENT_ID, IF_MATCH],
     "responses": {
-        200: Answer("The event", EventPublic),
+        200: Answer("The event", EventPublic, headers=ETAG),
         409: problem_answer("Cancelled, or already ended"),
+        **PRECONDITION,
         **UNAUTHORIZED,
         **NOT_FOUND,
     },
@@ -63,7 +74,8 @@ async def _marked(request: web.Request, event: Event) -> web.Response:
     now = request.app[CLOCK]()
     triggers = await request.app[EVENTS].triggers_for([event.id])
     return json_model(
-        event_model(event, now=now, triggers=triggers[event.id], base_url=base_url(request))
+        event_model(event, now=now, triggers=triggers[event.id], base_url=base_url(request)),
+        headers={"ETag": entity_tag(event)},
     )
 
 
@@ -75,7 +87,9 @@ async def _marked(request: web.Request, event: Event) -> web.Response:
 )
 async def start_event(request: web.Request) -> web.Response:
     """The operator marks the stream live now (early, on time or late)."""
-    event = await request.app[EVENTS].mark_started(request.match_info["id"])
+    event = await request.app[EVENTS].mark_started(
+        request.match_info["id"], if_match=request.headers.get("If-Match")
+    )
     return await _marked(request, event)
 
 
@@ -87,7 +101,9 @@ async def start_event(request: web.Request) -> web.Response:
 )
 async def end_event(request: web.Request) -> web.Response:
     """The operator marks the stream over now (early, or after an overrun)."""
-    event = await request.app[EVENTS].mark_ended(request.match_info["id"])
+    event = await request.app[EVENTS].mark_ended(
+        request.match_info["id"], if_match=request.headers.get("If-Match")
+    )
     return await _marked(request, event)
 
 

@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scheduler.config import Settings
 from scheduler.etags import check_if_match
 from scheduler.exceptions import Conflict, IdempotencyKeyReused, InvalidInput, StoreBusy
-from scheduler.inputs import check_year
 from scheduler.models import (
     Event,
     EventCreate,
@@ -47,6 +46,7 @@ from scheduler.timezones import (
     Clock,
     EventTimes,
     LocalTime,
+    canonical_zone_name,
     parse_local_time,
     resolve_event_times,
     to_local,
@@ -122,7 +122,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         start = datetime.fromisoformat(start_text)
         if start.utcoffset() != timedelta(0):
             raise refused  # ours are UTC; a naive or shifted one was made by hand
-        return check_year(start), event_id
+        return start, event_id
     except InvalidInput:
         raise refused from None
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError) as err:
@@ -336,7 +336,10 @@ class EventService:
 
     def _moved_times(self, event: Event, fields: dict[str, Any]) -> EventTimes:
         zone = fields.get("timezone", event.timezone)
-        same_zone = zone == event.timezone
+        try:
+            same_zone = canonical_zone_name(zone) == event.timezone
+        except InvalidInput:
+            same_zone = False  # resolve_event_times refuses it, naming the field
 
         def kept(local: datetime, instant: datetime) -> LocalTime:
             # In the same zone the stored instant settles a fall-back time as before;

@@ -96,9 +96,11 @@ def _own_reason(ip: IPAddress) -> str | None:
         ("is_unspecified", "an unspecified address"),
         ("is_reserved", "a reserved address"),
         ("is_private", "a private address"),
+        # fec0::/10, deprecated but still routed inside some networks (not is_private)
+        ("is_site_local", "a site-local address"),
     ]
     for attribute, reason in checks:
-        if getattr(ip, attribute):
+        if getattr(ip, attribute, False):
             return reason
     if isinstance(ip, ipaddress.IPv4Address) and ip in SHARED_ADDRESS_SPACE:
         return "a shared (carrier-grade NAT) address"

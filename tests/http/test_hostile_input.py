@@ -344,3 +344,57 @@ async def test_webhook_active_flag_is_not_coerced(hooks: Client) -> None:
     sub = await create_webhook(hooks)
     resp = await hooks.patch(f"/api/webhooks/{sub['id']}", json={"active": "yes"}, headers=AUTH)
     await assert_problem(resp, 422, "active")
+
+
+# --- found in review ------------------------------------------------------------------
+
+
+async def test_operator_start_and_end_honour_if_match(client: Client) -> None:
+    event = await create(client)
+    path = f"/api/events/{event['id']}"
+    etag = (await client.get(path)).headers["ETag"]
+    for action in ("start", "end"):
+        stale = await client.post(f"{path}/{action}", headers={**AUTH, "If-Match": '"old"'})
+        await assert_problem(stale, 412)
+    started = await client.post(f"{path}/start", headers={**AUTH, "If-Match": etag})
+    assert started.status == 200
+    assert started.headers["ETag"] != etag
+    assert (await client.get(path)).headers["ETag"] == started.headers["ETag"]
+
+
+@pytest.mark.parametrize("zone", ["localtime", "Factory", "posixrules"])
+async def test_files_of_the_tz_database_that_are_not_zones_are_refused(
+    client: Client, zone: str
+) -> None:
+    resp = await client.post("/api/events", json={**BRUSSELS, "timezone": zone}, headers=AUTH)
+    await assert_problem(resp, 422, "timezone")
+
+
+async def test_respelling_the_zone_keeps_a_repeated_hour_event(client: Client) -> None:
+    event = await create(client, start="2027-10-31T02:15+02:00", end="2027-10-31T03:30")
+    resp = await client.patch(
+        f"/api/events/{event['id']}", json={"timezone": "europe/brussels"}, headers=AUTH
+    )
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["start_utc"] == "2027-10-31T00:15:00Z"
+
+
+async def test_cursors_work_at_the_edges_of_the_accepted_years(client: Client) -> None:
+    # 00:10 on 1 January 1900 in Tokyo is still 1899 in UTC, and 23:00 on the
+    # last evening of 2199 in Los Angeles is already 2200: the cursor holds those
+    await create(client, timezone="Asia/Tokyo", start="1900-01-01T00:10", end="1900-01-01T01:00")
+    await create(
+        client, timezone="America/Los_Angeles", start="2199-12-31T23:00", end="2199-12-31T23:30"
+    )
+    await create(client)
+    seen, cursor = [], None
+    for _ in range(4):
+        params = {"limit": "1", **({"cursor": cursor} if cursor else {})}
+        page = await client.get("/api/events", params=params)
+        assert page.status == 200, await page.text()
+        body = await page.json()
+        seen += [e["start_utc"] for e in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["1899-12-31T15:10:00Z", "2018-05-22T16:15:00Z", "2200-01-01T07:00:00Z"]

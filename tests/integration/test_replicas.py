@@ -72,7 +72,7 @@ async def post(session: aiohttp.ClientSession, server: Server, path: str, body: 
 
 async def create_burst(
     session: aiohttp.ClientSession, servers: list[Server], first_due: datetime
-) -> dict[str, datetime]:
+) -> tuple[dict[str, datetime], set[str]]:
     """EVENTS events, created round-robin through every replica, starting within 2 s.
 
     Only events whose creation was answered before their start are returned: on
@@ -100,7 +100,19 @@ async def create_burst(
     await asyncio.gather(*(one(i) for i in range(EVENTS)))
     in_time = {k: v for k, v in due.items() if answered[k] < v}
     assert len(in_time) >= EVENTS // 2, "the machine is too slow to create the burst in time"
-    return in_time
+    return in_time, set(due) - set(in_time)
+
+
+async def assert_skipped_or_sent(
+    session: aiohttp.ClientSession, server: Server, late: set[str], receiver: Receiver
+) -> None:
+    """An event created after its start either went out or its start trigger says why not."""
+    delivered = {r.body["data"]["event"]["id"] for r in receiver.received}
+    for event_id in late - delivered:
+        async with session.get(f"http://127.0.0.1:{server.port}/api/events/{event_id}") as r:
+            event = await r.json()
+        states = {t["state"] for t in event["triggers"] if t["type"] == "event.started"}
+        assert states == {"skipped"}, (event_id, states)
 
 
 def report(
@@ -127,7 +139,7 @@ async def test_three_replicas_fire_each_trigger_once(
             )
             receiver.secrets.append(sub["secret"])
             began = datetime.now(UTC)
-            due = await create_burst(session, servers, began + timedelta(seconds=5))
+            due, late = await create_burst(session, servers, began + timedelta(seconds=5))
             created_in = (datetime.now(UTC) - began).total_seconds()
             await receiver.wait_for(len(due), timeout=30)
             for _ in range(40):  # at most 20 s more for the last ones
@@ -135,6 +147,7 @@ async def test_three_replicas_fire_each_trigger_once(
                     break
                 await asyncio.sleep(0.5)
             await asyncio.sleep(2)  # let any duplicate show itself
+            await assert_skipped_or_sent(session, servers[0], late, receiver)
             fired = []
             for server in servers:
                 async with session.get(f"http://127.0.0.1:{server.port}/status") as r:
@@ -170,7 +183,7 @@ async def test_killed_replica_loses_nothing(
             )
             receiver.secrets.append(sub["secret"])
             first_due = datetime.now(UTC) + timedelta(seconds=5)
-            due = await create_burst(session, servers, first_due)
+            due, late = await create_burst(session, servers, first_due)
             await asyncio.sleep(max(0.0, (first_due - datetime.now(UTC)).total_seconds()) + 0.5)
             servers[1].proc.send_signal(signal.SIGKILL)  # mid-burst, with claims and requests open
             servers[1].proc.wait(timeout=10)
@@ -182,6 +195,7 @@ async def test_killed_replica_loses_nothing(
                     break
                 await asyncio.sleep(0.5)
             await asyncio.sleep(2)
+            await assert_skipped_or_sent(session, servers[0], late, receiver)
         counts, lost, _ = report(receiver, due)
         repeats = sum(n - 1 for n in counts.values())
         print(f"replica killed mid-burst: {repeats} repeats, {len(lost)} lost")
