@@ -17,12 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sqlite3
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +38,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from scheduler.exceptions import StoreBusy, StoreUnavailable
+from scheduler.store.writes import WriteHealth, forget_write, note_write, write_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -63,90 +61,6 @@ def _is_conflict(err: BaseException) -> bool:
     return state in RETRYABLE_SQLSTATES
 
 
-# SQLSTATEs of a server that refuses writes: read-only transaction (a standby, or
-# default_transaction_read_only), insufficient resources (class 53: disk full,
-# out of memory), I/O error, and missing privileges.
-WRITE_REFUSED_SQLSTATES = {"25006": "read-only", "58030": "I/O error", "42501": "no privilege"}
-# SQLite result codes (primary, the low byte) of a file that cannot be written
-WRITE_REFUSED_SQLITE = {13: "disk full", 8: "read-only", 10: "I/O error", 14: "cannot open"}
-
-
-def _write_refusal(err: BaseException) -> str | None:
-    """What kind of write refusal ``err`` is, if it is one."""
-    orig = getattr(err, "orig", None)
-    for candidate in (orig, getattr(orig, "__cause__", None)):
-        if isinstance(candidate, sqlite3.Error):
-            code = getattr(candidate, "sqlite_errorcode", None)
-            return WRITE_REFUSED_SQLITE.get(code & 0xFF) if isinstance(code, int) else None
-        state = getattr(candidate, "sqlstate", None)
-        if isinstance(state, str):
-            if state.startswith("53"):
-                return "disk full" if state == "53100" else "insufficient resources"
-            return WRITE_REFUSED_SQLSTATES.get(state)
-    return None
-
-
-@dataclass
-class WriteHealth:
-    """Whether writes go through: the latest refused write and the latest that committed.
-
-    Recorded by every session (``Database.session``); read by the health checks.
-    """
-
-    last_failure_at: datetime | None = None
-    last_failure: str | None = None  # its kind: "disk full", "read-only", ...
-    last_success_at: datetime | None = None
-    failures: int = 0
-    _failed: float = float("-inf")  # monotonic times, for ordering
-    _succeeded: float = float("-inf")
-
-    @property
-    def failing(self) -> bool:
-        """A write was refused and none has committed since."""
-        return self._failed > self._succeeded
-
-    def refused(self, kind: str) -> None:
-        self.failures += 1
-        self.last_failure, self.last_failure_at = kind, datetime.now(UTC)
-        self._failed = time.monotonic()
-
-    def committed(self) -> None:
-        self.last_success_at = datetime.now(UTC)
-        self._succeeded = time.monotonic()
-
-    def describe(self) -> dict[str, object]:
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat(timespec="seconds").replace("+00:00", "Z") if value else None
-
-        return {
-            "ok": not self.failing,
-            "last_failure": self.last_failure,
-            "last_failure_at": iso(self.last_failure_at),
-            "last_success_at": iso(self.last_success_at),
-            "failures": self.failures,
-        }
-
-
-def _note_write(
-    conn: Connection, _cursor: Any, _statement: str, _params: Any, context: Any, _many: bool
-) -> None:
-    """Mark the connection as having written (the session then records a success)."""
-    if context is None:
-        return
-    # textual SQL (``text("UPDATE ...")``) carries no DML flags: read its verb
-    if (
-        context.isinsert
-        or context.isupdate
-        or context.isdelete
-        or _statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE")
-    ):
-        conn.info["wrote"] = True
-
-
-def _forget_write(conn: Connection) -> None:
-    conn.info.pop("wrote", None)
-
-
 def _is_unavailable(err: BaseException) -> bool:
     if isinstance(err, _UNAVAILABLE):
         return True
@@ -162,7 +76,7 @@ async def _translated(writes: WriteHealth | None = None) -> AsyncIterator[None]:
     except Exception as err:
         if _is_conflict(err):
             raise StoreBusy("the database was busy with a conflicting change; retry") from err
-        refused = _write_refusal(err)
+        refused = write_refusal(err)
         if refused is not None:
             if writes is not None:
                 writes.refused(refused)
@@ -226,8 +140,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(self.engine.sync_engine, "after_cursor_execute", _note_write)
-        event.listen(self.engine.sync_engine, "rollback", _forget_write)
+        event.listen(self.engine.sync_engine, "after_cursor_execute", note_write)
+        event.listen(self.engine.sync_engine, "rollback", forget_write)
         self.writes = WriteHealth()
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite lets one writer in at a time and makes the others sleep in its
