@@ -107,6 +107,13 @@ QUIET_LIBRARIES = {
 }
 
 
+#: Libraries that narrate their routine at INFO (APScheduler: two lines a second
+#: for the interval jobs; alembic: the migration context at every start and CLI
+#: command). What a person needs is at WARNING; ``log_level = "DEBUG"`` lets
+#: them speak again.
+CHATTY_LIBRARIES = ("apscheduler", "alembic")
+
+
 def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
@@ -116,3 +123,7 @@ def configure_logging(settings: Settings) -> None:
     for name, floor in QUIET_LIBRARIES.items():
         library = logging.getLogger(name)
         library.setLevel(max(floor, root.level))
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(
+            root.level if root.level <= logging.DEBUG else max(logging.WARNING, root.level)
+        )

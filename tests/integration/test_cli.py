@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -150,3 +151,27 @@ def test_json_logs_carry_context_and_no_secrets(tmp_path: Path) -> None:
     text = server.log.read_text()
     assert sub["secret"] not in text
     assert TOKEN not in text
+
+
+def test_commands_print_their_result_and_the_service_no_library_chatter(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    listed = subprocess.run(
+        [*CLI, "events", "list"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stderr == ""  # alembic's migration lines used to come first
+    assert listed.stdout == ""  # no events yet: nothing to list
+    missing = subprocess.run(
+        [*CLI, "events", "show", "0" * 32], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert missing.returncode != 0 and "no event" in missing.stderr
+
+    server = Server(tmp_path)  # INFO, the default
+    try:
+        time.sleep(3)  # APScheduler logged two lines a second at INFO
+    finally:
+        assert server.stop(signal.SIGTERM) == 0
+    log = server.log.read_text()
+    assert "apscheduler" not in log
+    assert "alembic" not in log
+    assert "dispatcher started" in log  # our own INFO lines stay
