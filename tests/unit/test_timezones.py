@@ -131,7 +131,7 @@ def test_end_must_follow_start() -> None:
 
 
 def test_end_after_start_in_utc_even_when_wall_clock_goes_back() -> None:
-    # 02:50 CEST to 02:10 CET is 40 minutes later in real time
+    # 02:50 CEST (00:50Z) to 02:10 CET (01:10Z): the wall clock goes back, time goes on 20 minutes
     times = resolve_event_times(
         "Europe/Brussels", wall("2019-10-27T02:50+02:00"), wall("2019-10-27T02:10+01:00")
     )
