@@ -23,5 +23,5 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('SCHEDULER_PORT', '8080'), timeout=4)"]
 
-# run_app handles SIGTERM (docker stop) with a clean shutdown
+# serve handles SIGTERM (docker stop) with a clean shutdown
 CMD ["broadcast-scheduler", "serve"]
