@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,7 +40,6 @@ from scheduler.store import subscriptions as subscription_store
 from scheduler.store.database import Database
 from scheduler.timezones import Clock
 from scheduler.webhooks.delivery import AttemptResult, Outcome, WebhookClient
-from scheduler.webhooks.payloads import restamp
 from scheduler.webhooks.retries import next_delay
 
 logger = logging.getLogger(__name__)
@@ -148,13 +147,10 @@ class Outbox:
                     subs = await subscription_store.by_ids(
                         session, list({d.subscription_id for d in claimed})
                     )
-                    restamped = _restamped(claimed, self.clock())
-                    await delivery_store.set_payloads(session, restamped)
             except Exception:
                 logger.exception("claiming deliveries failed", extra={"action": "deliver"})
                 return
             for delivery in claimed:
-                delivery.payload = restamped.get(delivery.id, delivery.payload)
                 self.send(delivery, subs.get(delivery.subscription_id))
             if len(claimed) < limit:
                 return
@@ -531,19 +527,6 @@ def signing_secrets(sub: Subscription, at: datetime) -> list[str]:
     ):
         secrets.append(sub.previous_secret)
     return secrets
-
-
-def _restamped(claimed: Sequence[Delivery], now: datetime) -> dict[str, str]:
-    """Bodies of never-attempted deliveries taken over after their instant (their
-    process died before sending them, or with them in flight), restamped with the
-    lateness they really have; they are signed when sent."""
-    bodies: dict[str, str] = {}
-    for delivery in claimed:
-        if delivery.attempts == 0 and delivery.next_attempt_at < now:
-            body = restamp(delivery.payload, now=now)
-            if body is not None:
-                bodies[delivery.id] = body
-    return bodies
 
 
 def _plain_success(sub: Subscription, result: AttemptResult) -> bool:
