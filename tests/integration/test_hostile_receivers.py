@@ -335,7 +335,8 @@ async def test_hostile_receivers_fail_cleanly_beside_a_good_one_on_time(
         second["id"],
     }
 
-    deadline = asyncio.get_running_loop().time() + TIMEOUT + 4
+    # outcomes are written once the burst is out; on a loaded CI machine that took > 4 s once
+    deadline = asyncio.get_running_loop().time() + TIMEOUT + 10
     for path, sub in subs.items():
         log = await settled_log(client, sub["id"], 2, deadline)
         assert len(log) == 2, (path, log)
