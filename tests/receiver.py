@@ -109,3 +109,10 @@ class Receiver:
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
+
+
+def same_message(body: dict[str, Any]) -> str:
+    """A body without what a late resend restamps (``timestamp`` and
+    ``late_by_seconds``): repeats of one message compare equal."""
+    data = {k: v for k, v in body.get("data", {}).items() if k != "late_by_seconds"}
+    return json.dumps({**body, "timestamp": None, "data": data}, sort_keys=True)

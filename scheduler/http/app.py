@@ -39,14 +39,13 @@ from scheduler.http.observe import observe_middleware
 from scheduler.http.problems import error_middleware
 from scheduler.http.server import name_server
 from scheduler.metrics import Metrics
-from scheduler.models import Event
 from scheduler.reminders.dispatch import Dispatcher, default_owner
-from scheduler.representation import status_public
 from scheduler.services.bus import ChangeBus
-from scheduler.services.events import EventChange, EventService
+from scheduler.services.events import EventService
 from scheduler.services.feeds import FeedService
 from scheduler.services.health import HealthService
 from scheduler.services.live import LiveHub
+from scheduler.services.routing import route
 from scheduler.services.webhooks import WebhookService
 from scheduler.store.clock import DatabaseClock
 from scheduler.store.database import Database
@@ -58,8 +57,6 @@ logger = logging.getLogger(__name__)
 # Waiting for a database at start: first retry after this, doubling up to the cap.
 DB_RETRY_FIRST = 0.5
 DB_RETRY_MAX = 10.0
-#: event changes that take back what a dispatcher prepared for the event
-WITHDRAWING = frozenset({"updated", "cancelled", "started", "ended", "deleted"})
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -70,38 +67,16 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DATABASE] = db
     app[BUS] = ChangeBus(db, settings.replica_id or default_owner())
     app[EVENTS] = EventService(db, settings, clock)
-    app[EVENTS].subscribe(app[BUS].publish)  # every listener hears changes through the bus
     app[FEEDS] = FeedService(db, settings, clock, app[METRICS])
-    app[BUS].subscribe(app[FEEDS].on_change)
     yield
     await app[BUS].stop()
     await db.dispose()
 
 
 async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
-    hub = LiveHub()
-    app[LIVE] = hub
-    clock = app[CLOCK]
-
-    async def on_change(change: EventChange) -> None:
-        if change.kind == "deleted":
-            hub.forget(change.event_id)
-        elif change.event is not None:
-            hub.publish(change.event_id, status_public(change.event, now=clock()))
-
-    app[BUS].subscribe(on_change)
+    app[LIVE] = LiveHub()
     yield
-    hub.close_all()
-
-
-def _publish_lifecycle(app: web.Application) -> None:
-    """A scheduled start or end changes an event's state: every replica must hear it."""
-    bus = app[BUS]
-
-    async def publish(events: list[Event]) -> None:
-        await bus.publish_many([EventChange("state", e.id, e, e.channel) for e in events])
-
-    app[DISPATCHER].lifecycle_listeners.append(publish)
+    app[LIVE].close_all()
 
 
 async def _upgrade_when_reachable(db: Database) -> None:
@@ -132,17 +107,16 @@ async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DISPATCHER] = dispatcher
     app[WEBHOOKS] = WebhookService(db, settings, clock, dispatcher)
     app[HEALTH] = HealthService(db, settings, clock, dispatcher, app[METRICS])
-    _publish_lifecycle(app)
-
-    async def on_change(change: EventChange) -> None:
-        if change.kind in WITHDRAWING:
-            dispatcher.withdraw(change.event_id)  # the change took back its triggers
-        elif change.kind == "resync":
-            await dispatcher.revalidate()  # changes may have been missed
-        if change.kind != "state":  # a start or end the dispatcher announced moves no trigger
-            dispatcher.wake()
-
-    app[BUS].subscribe(on_change)
+    # who hears which change: scheduler.services.routing
+    route(
+        app[BUS],
+        clock=clock,
+        events=app[EVENTS],
+        webhooks=app[WEBHOOKS],
+        feeds=app[FEEDS],
+        live=app[LIVE],
+        dispatcher=dispatcher,
+    )
 
     async def begin() -> None:
         if sync is not None:

@@ -82,3 +82,6 @@ __all__ = [
     "UTCDateTime",
     "new_id",
 ]
+
+# the change_log table (read by other processes on a SQLite file)
+from scheduler.models.changes import ChangeRecord as ChangeRecord

@@ -22,7 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from scheduler.models import Delivery, Event, Subscription, Trigger, TriggerState
+from scheduler.models import Event, Subscription, Trigger, TriggerState
+from scheduler.reminders.messages import Message
 from scheduler.timezones import Clock
 
 REARM_BEFORE = 0.05  # seconds: the first timer wakes this early and sets the exact one
@@ -37,7 +38,7 @@ class Prepared:
     trigger: Trigger
     state: TriggerState  # what it becomes at its instant (fired, or why not)
     # each message with its headers, signed ahead with the due time as timestamp
-    sends: list[tuple[Delivery, Subscription, dict[str, str] | None]] = field(default_factory=list)
+    sends: list[Message] = field(default_factory=list)
     lifecycle: Event | None = None  # a scheduled start or end changes the event's state
 
 
@@ -56,7 +57,7 @@ class PreparedMessages:
 
     def delivery_ids(self) -> set[str]:
         """Ids of the held messages' deliveries (claimed by this process)."""
-        return {d.id for item in self._items.values() for d, _, _ in item.sends}
+        return {m.delivery.id for item in self._items.values() for m in item.sends}
 
     def held(self) -> dict[str, int]:
         """Trigger id -> the claim attempt it was prepared under."""
@@ -100,13 +101,15 @@ class PreparedMessages:
         return gone
 
     def replace_subscription(self, sub_id: str, sub: Subscription | None) -> None:
-        """A webhook changed (``None``: deleted): held messages use it as it is now."""
+        """A webhook changed (``None``: deleted): held messages use it as it is now,
+        signed again when sent (its secret may have changed)."""
         for item in self._items.values():
-            if any(old.id == sub_id for _, old, _ in item.sends):
-                others = [send for send in item.sends if send[1].id != sub_id]
-                # signed again when sent: its secret may have changed
-                mine: list[tuple[Delivery, Subscription, dict[str, str] | None]] = [
-                    (d, sub, None) for d, old, _ in item.sends if old.id == sub_id and sub
+            if any(m.sub is not None and m.sub.id == sub_id for m in item.sends):
+                others = [m for m in item.sends if m.sub is None or m.sub.id != sub_id]
+                mine = [
+                    Message(m.delivery, sub)
+                    for m in item.sends
+                    if sub is not None and m.sub is not None and m.sub.id == sub_id
                 ]
                 item.sends = others + mine
 

@@ -35,11 +35,14 @@ from scheduler.models import (
     TriggerState,
     new_id,
 )
+from scheduler.models.changes import Change, ChangeKind
 from scheduler.reminders.planning import SCHEDULED_TYPES, plan_schedule, trigger_id
 from scheduler.status import CANCELLED, SCHEDULED
+from scheduler.store import changes as change_store
 from scheduler.store import events as event_store
 from scheduler.store import idempotency as idempotency_store
 from scheduler.store import triggers as trigger_store
+from scheduler.store.changes import this_process
 from scheduler.store.database import Database
 from scheduler.store.events import EventFilter
 from scheduler.timezones import (
@@ -76,14 +79,8 @@ VISIBLE_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class EventChange:
-    """What listeners hear after a commit: which event, what happened, its new row."""
-
-    kind: str  # created | updated | cancelled | deleted | started | ended
-    event_id: str
-    event: Event | None  # None once deleted
-    channel: str | None
+#: what listeners hear after a commit (``scheduler.models.changes``)
+EventChange = Change
 
 
 Listener = Callable[[EventChange], Awaitable[None]]
@@ -148,11 +145,19 @@ def _snapshot(event: Event) -> dict[str, Any]:
 class EventService:
     """Event use cases over one :class:`Database`."""
 
-    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, clock: Clock, *, origin: str | None = None
+    ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
+        #: who made the changes, for other processes (they skip their own)
+        self.origin = origin or settings.replica_id or this_process()
         self._listeners: list[Listener] = []
+
+    async def _record(self, session: AsyncSession, kind: ChangeKind, event_id: str) -> None:
+        """Tell other processes, in the change's own transaction (the CLI too)."""
+        await change_store.record(session, self.origin, [(kind, event_id)])
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener`` after every committed change."""
@@ -222,7 +227,8 @@ class EventService:
             async with self.db.session() as session:
                 await event_store.add(session, event)
                 await self._replan(session, event)
-            await self._notify(EventChange("created", event.id, event, event.channel))
+                await self._record(session, ChangeKind.CREATED, event.id)
+            await self._notify(EventChange(ChangeKind.CREATED, event.id, event, event.channel))
             return event, False
 
         fp = fingerprint(data)
@@ -246,9 +252,10 @@ class EventService:
                     )
                     await event_store.add(session, event)
                     await self._replan(session, event)
+                    await self._record(session, ChangeKind.CREATED, event.id)
             except IntegrityError:
                 continue  # a concurrent request with the same key won; replay its result
-            await self._notify(EventChange("created", event.id, event, event.channel))
+            await self._notify(EventChange(ChangeKind.CREATED, event.id, event, event.channel))
             return event, False
         raise Conflict("a request with this Idempotency-Key is being processed; retry shortly")
 
@@ -310,8 +317,9 @@ class EventService:
                     type_=EventType.UPDATED,
                     now=now,
                 )
+                await self._record(session, ChangeKind.UPDATED, event.id)
         if changed:
-            await self._notify(EventChange("updated", event.id, event, event.channel))
+            await self._notify(EventChange(ChangeKind.UPDATED, event.id, event, event.channel))
         return event
 
     async def _replan(self, session: AsyncSession, event: Event) -> None:
@@ -382,7 +390,8 @@ class EventService:
                 type_=EventType.CANCELLED,
                 now=now,
             )
-        await self._notify(EventChange("cancelled", event.id, event, event.channel))
+            await self._record(session, ChangeKind.CANCELLED, event.id)
+        await self._notify(EventChange(ChangeKind.CANCELLED, event.id, event, event.channel))
         return event
 
     async def mark_started(self, event_id: str, *, if_match: str | None = None) -> Event:
@@ -427,7 +436,8 @@ class EventService:
             event.sequence += 1
             event.updated_at = now
             session.add(event)
-        kind = "started" if started else "ended"
+            kind = ChangeKind.STARTED if started else ChangeKind.ENDED
+            await self._record(session, kind, event.id)
         await self._notify(EventChange(kind, event.id, event, event.channel))
         return event
 
@@ -439,13 +449,14 @@ class EventService:
                     check_if_match(if_match, event, what="event")
                     channel = event.channel
                     await event_store.remove(session, event_id)
+                    await self._record(session, ChangeKind.DELETED, event_id)
                 break
             except StoreBusy:
                 # The cascade to triggers can deadlock with a dispatcher firing one
                 # of them (PostgreSQL aborts one side); deleting again is safe.
                 if attempt == DELETE_ATTEMPTS - 1:
                     raise
-        await self._notify(EventChange("deleted", event_id, None, channel))
+        await self._notify(EventChange(ChangeKind.DELETED, event_id, None, channel))
 
 
 def _time_columns(times: EventTimes) -> dict[str, Any]:

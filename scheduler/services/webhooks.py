@@ -8,10 +8,10 @@ the old secret signing alongside the new one for ``webhook_secret_grace_hours``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scheduler.config import Settings
 from scheduler.etags import check_if_match
@@ -26,8 +26,11 @@ from scheduler.models import (
     SubscriptionCreate,
     SubscriptionUpdate,
 )
+from scheduler.models.changes import Change, ChangeKind
+from scheduler.store import changes as change_store
 from scheduler.store import deliveries as delivery_store
 from scheduler.store import subscriptions as subscription_store
+from scheduler.store.changes import this_process
 from scheduler.store.database import Database
 from scheduler.timezones import Clock
 from scheduler.webhooks.payloads import build_body
@@ -48,12 +51,34 @@ class DeliveryView:
 
 class WebhookService:
     def __init__(
-        self, db: Database, settings: Settings, clock: Clock, dispatcher: Dispatcher | None
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        dispatcher: Dispatcher | None,
+        *,
+        origin: str | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
-        self.dispatcher = dispatcher
+        self.dispatcher = dispatcher  # attempts pings and redeliveries at once
+        self.origin = origin or settings.replica_id or this_process()
+        self._listeners: list[Callable[[Change], Awaitable[None]]] = []
+
+    def subscribe(self, listener: Callable[[Change], Awaitable[None]]) -> None:
+        """Call ``listener`` after every committed change of a webhook."""
+        self._listeners.append(listener)
+
+    async def _record(self, session: Any, sub_id: str) -> None:
+        """Tell other processes, in the change's own transaction."""
+        await change_store.record(session, self.origin, [(ChangeKind.WEBHOOK, sub_id)])
+
+    async def _changed(self, sub_id: str, sub: Subscription | None) -> None:
+        """Every listener (this process's dispatcher: messages it prepared go out to
+        the webhook as it now is) hears of the committed change."""
+        for listener in self._listeners:
+            await listener(Change(ChangeKind.WEBHOOK, sub_id, subscription=sub))
 
     async def _check_url(self, url: str) -> None:
         await check_target(url, allow_private=self.settings.allow_private_webhook_targets)
@@ -72,6 +97,9 @@ class WebhookService:
         )
         async with self.db.session() as session:
             session.add(sub)
+            await session.flush()
+            await self._record(session, sub.id)
+        await self._changed(sub.id, sub)
         return sub
 
     async def get(self, sub_id: str) -> Subscription:
@@ -102,20 +130,17 @@ class WebhookService:
                 sub.failing_since = None
             sub.updated_at = self.clock()
             session.add(sub)
-        self._changed(sub_id, sub)
+            await self._record(session, sub_id)
+        await self._changed(sub_id, sub)
         return sub
-
-    def _changed(self, sub_id: str, sub: Subscription | None) -> None:
-        """Messages this process prepared ahead go out to the webhook as it now is."""
-        if self.dispatcher is not None:
-            self.dispatcher.subscription_changed(sub_id, sub)
 
     async def delete(self, sub_id: str, *, if_match: str | None = None) -> None:
         async with self.db.session() as session:
             sub = await subscription_store.require(session, sub_id, for_update=True)
             check_if_match(if_match, sub, what="webhook")
             await session.delete(sub)
-        self._changed(sub_id, None)
+            await self._record(session, sub_id)
+        await self._changed(sub_id, None)
 
     async def rotate_secret(self, sub_id: str, *, if_match: str | None = None) -> Subscription:
         now = self.clock()
@@ -129,7 +154,8 @@ class WebhookService:
             sub.secret = generate_secret()
             sub.updated_at = now
             session.add(sub)
-        self._changed(sub_id, sub)
+            await self._record(session, sub_id)
+        await self._changed(sub_id, sub)
         return sub
 
     async def ping(self, sub_id: str) -> DeliveryView:

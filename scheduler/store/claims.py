@@ -266,15 +266,30 @@ async def _renew(
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def release_all(session: AsyncSession, queue: Queue[Row]) -> int:
-    """Return every claimed row to waiting (single-dispatcher SQLite start-up)."""
+async def release_all(
+    session: AsyncSession, queue: Queue[Row], *, owners: Collection[str] | None = None
+) -> int:
+    """Return every claimed row (of ``owners``, if given) to waiting: the single
+    dispatcher's start-up on SQLite, or the claims of replicas known dead."""
     model: Any = queue.model
+    where = col(model.state) == queue.claimed
+    if owners is not None:
+        where = and_(where, col(model.claimed_by).in_(list(owners)))
     result = await session.execute(
         update(model)
-        .where(col(model.state) == queue.claimed)
+        .where(where)
         .values(state=queue.waiting, claimed_by=None, claim_expires_at=None)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def owners(session: AsyncSession, queue: Queue[Row]) -> set[str]:
+    """Who holds claims in this queue."""
+    model: Any = queue.model
+    result = await session.execute(
+        select(col(model.claimed_by)).where(col(model.state) == queue.claimed).distinct()
+    )
+    return {owner for owner in result.scalars().all() if owner}
 
 
 async def count_by_state(session: AsyncSession, queue: Queue[Row]) -> dict[str, int]:

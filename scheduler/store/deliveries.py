@@ -189,3 +189,16 @@ async def stuck(session: AsyncSession, *, before: datetime | Any) -> tuple[int, 
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)
     return int(count), oldest
+
+
+async def set_payloads(session: AsyncSession, payloads: dict[str, str]) -> None:
+    """Rewrite the bodies of these deliveries (a first attempt sent late carries
+    its real lateness; its retries then send the same bytes)."""
+    if not payloads:
+        return
+    table: Any = Delivery.__table__  # type: ignore[attr-defined]
+    connection = await session.connection()
+    await connection.execute(
+        update(table).where(table.c.id == bindparam("row_id")).values(payload=bindparam("body")),
+        [{"row_id": row_id, "body": body} for row_id, body in payloads.items()],
+    )

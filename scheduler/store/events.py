@@ -7,7 +7,7 @@ while events are added; the ``state`` filter is the SQL form of the rules in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -130,3 +130,11 @@ async def count_by_state(session: AsyncSession, *, now: datetime) -> dict[str, i
         )
         counts[state.value] = int(result.scalar_one())
     return counts
+
+
+async def by_ids(session: AsyncSession, ids: Collection[str]) -> dict[str, Event]:
+    """The events with these ids (those that exist), in one query."""
+    if not ids:
+        return {}
+    rows = await session.execute(select(Event).where(col(Event.id).in_(list(ids))))
+    return {event.id: event for event in rows.scalars().all()}

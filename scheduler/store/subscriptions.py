@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -58,3 +59,10 @@ async def by_ids(session: AsyncSession, ids: Sequence[str]) -> dict[str, Subscri
         return {}
     result = await session.execute(select(Subscription).where(col(Subscription.id).in_(ids)))
     return {s.id: s for s in result.scalars().all()}
+
+
+async def set_fields(session: AsyncSession, sub_id: str, **values: Any) -> None:
+    """Change these columns of one subscription."""
+    await session.execute(
+        update(Subscription).where(col(Subscription.id) == sub_id).values(**values)
+    )

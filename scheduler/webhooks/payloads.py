@@ -39,3 +39,26 @@ def build_body(
         data.update(extra)
     body = {"type": type_, "timestamp": isoformat_utc(now), "data": data}
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+def restamp(body: str, *, now: datetime) -> str | None:
+    """The body of a first attempt sent at ``now``, later than it was built for:
+    ``timestamp`` becomes ``now`` and ``late_by_seconds`` the lateness it really
+    has. ``None`` when nothing changes (not a scheduled message, or on time).
+
+    A message prepared ahead carries the lateness it would have at its instant;
+    when its process died before sending it and another sends it after taking
+    its claim over, the receiver must learn how late it really is. The
+    ``webhook-id`` stays the same: receivers deduplicate on it.
+    """
+    parsed = json.loads(body)
+    data = parsed.get("data")
+    if not isinstance(data, dict) or "late_by_seconds" not in data or "scheduled_for" not in data:
+        return None
+    scheduled = datetime.fromisoformat(str(data["scheduled_for"]).replace("Z", "+00:00"))
+    late = round(max(0.0, (now - scheduled).total_seconds()), 3)
+    if late <= data["late_by_seconds"]:
+        return None
+    data["late_by_seconds"] = late
+    parsed["timestamp"] = isoformat_utc(now)
+    return json.dumps(parsed, separators=(",", ":"), ensure_ascii=False)

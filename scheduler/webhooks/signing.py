@@ -36,3 +36,13 @@ def sign_headers(
         "webhook-timestamp": str(int(timestamp.timestamp())),
         "webhook-signature": " ".join(signatures),
     }
+
+
+def signing_secrets(
+    secret: str, previous: str | None, previous_expires_at: datetime | None, at: datetime
+) -> list[str]:
+    """The secrets that sign a message sent at ``at``: the webhook's secret, and
+    during a rotation's grace period the previous one too."""
+    if previous and (previous_expires_at is None or previous_expires_at > at):
+        return [secret, previous]
+    return [secret]

@@ -1,0 +1,35 @@
+"""change_log: committed changes for other processes on a SQLite file
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-28
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "change_log",
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("origin", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("ref_id", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("seq"),
+        sqlite_autoincrement=True,
+    )
+    op.create_index("ix_change_log_at", "change_log", ["at"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_change_log_at", table_name="change_log")
+    op.drop_table("change_log")

@@ -1,0 +1,98 @@
+"""Change routing: who listens to which change, in one place.
+
+Every committed change, made in this process or (through the bus's watch) in
+another one on the same database, reaches:
+
+============  ================================================================
+listener      changes and what it does
+============  ================================================================
+feed cache    every event change and ``resync``: forgets cached feed bytes
+              (``state`` changes no VEVENT and is ignored)
+live hub      every event change, ``state`` included: pushes the new status
+              to SSE subscribers; ``deleted`` forgets the event
+dispatcher    ``updated``/``cancelled``/``started``/``ended``/``deleted``:
+              takes back what it prepared for the event; ``webhook``: uses
+              the webhook as it now is; ``resync``: rechecks its claims;
+              anything but ``state`` and ``webhook``: refills its horizon
+other         everything this process commits: recorded by the writer in its
+processes     transaction (``store.changes``), the dispatcher's ``state``
+              changes announced through the bus
+============  ================================================================
+
+:func:`route` wires them; the HTTP app and the CLI both build their bus with
+it (the CLI has no listeners of its own: its changes reach the server
+through the store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from scheduler.models import Event
+from scheduler.models.changes import WITHDRAWING, Change, ChangeKind
+from scheduler.representation import status_public
+from scheduler.services.bus import ChangeBus
+from scheduler.services.events import EventService
+from scheduler.services.feeds import FeedService
+from scheduler.services.live import LiveHub
+from scheduler.services.webhooks import WebhookService
+from scheduler.timezones import Clock
+
+if TYPE_CHECKING:
+    from scheduler.reminders.dispatch import Dispatcher
+
+
+def route(
+    bus: ChangeBus,
+    *,
+    clock: Clock,
+    events: EventService | None = None,
+    webhooks: WebhookService | None = None,
+    feeds: FeedService | None = None,
+    live: LiveHub | None = None,
+    dispatcher: Dispatcher | None = None,
+) -> ChangeBus:
+    # writers publish what they committed on the bus
+    if events is not None:
+        events.subscribe(bus.publish)
+    if webhooks is not None:
+        webhooks.subscribe(bus.publish)
+    # listeners
+    if feeds is not None:
+        bus.subscribe(feeds.on_change)
+    if live is not None:
+        bus.subscribe(_live_listener(live, clock))
+    if dispatcher is not None:
+        bus.subscribe(_dispatcher_listener(dispatcher))
+
+        async def announce(events: list[Event]) -> None:
+            await bus.announce([Change(ChangeKind.STATE, e.id, e, e.channel) for e in events])
+
+        dispatcher.lifecycle_listeners.append(announce)
+    return bus
+
+
+def _live_listener(hub: LiveHub, clock: Clock) -> Callable[[Change], Awaitable[None]]:
+    async def on_change(change: Change) -> None:
+        if change.kind is ChangeKind.DELETED:
+            hub.forget(change.ref_id)
+        elif change.event is not None:
+            hub.publish(change.ref_id, status_public(change.event, now=clock()))
+
+    return on_change
+
+
+def _dispatcher_listener(dispatcher: Dispatcher) -> Callable[[Change], Awaitable[None]]:
+    async def on_change(change: Change) -> None:
+        if change.kind in WITHDRAWING:
+            dispatcher.withdraw(change.ref_id)  # the change took back its triggers
+        elif change.kind is ChangeKind.WEBHOOK:
+            dispatcher.subscription_changed(change.ref_id, change.subscription)
+            return
+        elif change.kind is ChangeKind.RESYNC:
+            await dispatcher.revalidate()  # changes may have been missed
+        if change.kind is not ChangeKind.STATE:  # a start or end it announced moves no trigger
+            dispatcher.wake()
+
+    return on_change
