@@ -2,15 +2,15 @@
 
 It coordinates the engine's rooms and does little itself:
 
-- ``timing``: the APScheduler clockwork (refill, renew, housekeeping, the
-  prepare job, a job per instant a retry falls due);
+- ``timing``: the APScheduler clockwork; ``horizon``: what falls due soon,
+  kept armed there (refills, the prepare pass, retries);
 - ``preparing`` (with the pure ``fanout``): claim, judge and fan out the
   triggers due soon; ``prepared``: their messages, held in memory until their
   instant; ``completions``: what each trigger became, written at quiet moments;
 - ``outbox``: due deliveries claimed in batches; ``sending``: the sender pool;
   ``outcomes``: attempt outcomes written in batches, with ``endpoint_health``;
-- ``dispatch_lock`` (one dispatcher per SQLite file) and, on PostgreSQL,
-  ``store.replicas`` (a dead replica's claims are taken over at once).
+- ``upkeep``: claims renewed, given back, rechecked and taken over from a
+  dead process; ``dispatch_lock``: one dispatcher per SQLite file.
 
 Changes reach it from the change routing (``services.routing``): a changed
 event takes back what was prepared for it (:meth:`withdraw`), a changed
@@ -32,19 +32,17 @@ from scheduler.metrics import Metrics
 from scheduler.models import Event, Subscription
 from scheduler.reminders.completions import Completions
 from scheduler.reminders.dispatch_lock import DispatchLocked, SqliteDispatchLock
+from scheduler.reminders.horizon import Horizon
 from scheduler.reminders.outbox import Outbox
 from scheduler.reminders.outcomes import OutcomeWriter
 from scheduler.reminders.prepared import Prepared, PreparedMessages
 from scheduler.reminders.preparing import Preparer
 from scheduler.reminders.sending import BURST_SETTLE_SECONDS, Senders
 from scheduler.reminders.timing import Timing
-from scheduler.store import claims
-from scheduler.store import deliveries as delivery_store
-from scheduler.store import idempotency as idempotency_store
-from scheduler.store import triggers as trigger_store
+from scheduler.reminders.upkeep import Upkeep
 from scheduler.store.changes import this_process as default_owner
 from scheduler.store.database import Database
-from scheduler.store.replicas import ReplicaLock, release_dead
+from scheduler.store.replicas import ReplicaLock
 from scheduler.timezones import Clock
 from scheduler.webhooks.delivery import WebhookClient
 
@@ -79,13 +77,8 @@ class Dispatcher:
         self.lease = timedelta(seconds=settings.claim_lease_seconds)
         #: called with the events whose scheduled start or end was just processed
         self.lifecycle_listeners: list[Callable[[list[Event]], Awaitable[None]]] = []
-        self._clock_sync = clock_sync
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
-        self._refill_lock = asyncio.Lock()
-        self._wake_pending = False
-        self._preparing = False
-        self._prepare_again = False
         self._sqlite_lock: SqliteDispatchLock | None = None
         self._replica_lock: ReplicaLock | None = None
 
@@ -100,7 +93,7 @@ class Dispatcher:
             self.metrics,
             owner=self.owner,
             quiet=self._quiet_for_outcomes,
-            schedule_retry=self._schedule_retry,
+            schedule_retry=lambda at: self.horizon.hold_retry(at),
             written=self.senders.forget,
         )
         self.outbox = Outbox(
@@ -125,6 +118,26 @@ class Dispatcher:
             prepared=self.prepared,
             completions=self.completions,
         )
+        self.horizon = Horizon(
+            db,
+            settings,
+            clock,
+            timing=self.timing,
+            preparer=self.preparer,
+            outbox=self.outbox,
+            spawn=self._spawn,
+            announce=self._announce,
+            clock_sync=clock_sync,
+        )
+        self.upkeep = Upkeep(
+            db,
+            settings,
+            clock,
+            owner=self.owner,
+            senders=self.senders,
+            prepared=self.prepared,
+            wake=self.wake,
+        )
 
     # --- life cycle ----------------------------------------------------------------
 
@@ -134,37 +147,27 @@ class Dispatcher:
                 Path(self.db.url.split(":///", 1)[1]), self.owner
             )
             self._sqlite_lock.take()
-            # We are the only dispatcher on this file: claims left by a process
-            # that died are ours to take over now, not after their lease.
-            async with self.db.session() as session:
-                triggers = await claims.release_all(session, trigger_store.QUEUE)
-                deliveries = await claims.release_all(session, delivery_store.QUEUE)
-            if triggers or deliveries:
-                logger.warning(
-                    "took over %d trigger and %d delivery claims left by a previous process",
-                    triggers,
-                    deliveries,
-                    extra={"action": "recover"},
-                )
+            await self.upkeep.take_over_previous()
         every = [
-            ("refill", self.settings.scheduler_refill_seconds, self.refill),
-            ("renew", max(self.lease.total_seconds() / 3, 0.5), self.renew),
-            ("housekeeping", HOUSEKEEPING_SECONDS, self.housekeeping),
+            ("refill", self.settings.scheduler_refill_seconds, self.horizon.refill),
+            ("renew", max(self.lease.total_seconds() / 3, 0.5), self.upkeep.renew),
+            ("housekeeping", HOUSEKEEPING_SECONDS, self.upkeep.housekeeping),
         ]
         if self.db.dialect == "postgresql":
             self._replica_lock = ReplicaLock(self.db, self.owner)
             await self._replica_lock.take()
-            every.append(("dead-replicas", DEAD_CHECK_SECONDS, self.take_over_dead))
+            every.append(("dead-replicas", DEAD_CHECK_SECONDS, self.upkeep.take_over_dead))
         self.timing.start(every=every, first="refill")
         logger.info("dispatcher started as %s", self.owner, extra={"action": "startup"})
 
     async def stop(self) -> None:
         self._stopping = True
+        self.horizon.stopping = True
         self.completions.stopping = True
         self.timing.stop()
         try:
             await asyncio.wait_for(
-                self._give_back(self.prepared.withdraw()), timeout=STOP_GRACE_SECONDS
+                self.upkeep.give_back(self.prepared.withdraw()), timeout=STOP_GRACE_SECONDS
             )
         except TimeoutError:
             logger.warning(
@@ -235,17 +238,11 @@ class Dispatcher:
     # --- changes -------------------------------------------------------------------
 
     def wake(self) -> None:
-        """Something changed in the database: refill the horizon now. Wakes
-        coalesce: while one refill waits to run, more wakes add nothing."""
-        if self._wake_pending:
-            return
-        self._wake_pending = True
-        self._spawn(self._woken_refill())
+        """Something changed in the database: refill the horizon now."""
+        self.horizon.wake()
 
-    async def _woken_refill(self) -> None:
-        async with self._refill_lock:
-            self._wake_pending = False  # changes from here on need another refill
-            await self._refill_locked()
+    async def refill(self) -> None:
+        await self.horizon.refill()
 
     def withdraw(self, event_id: str) -> None:
         """An event changed: drop what was prepared for it (its change has taken the
@@ -258,147 +255,20 @@ class Dispatcher:
                 extra={"action": "fire", "event_id": event_id},
             )
 
+    async def revalidate(self) -> None:
+        """Changes may have been missed: keep only what this process still holds."""
+        await self.upkeep.revalidate()
+
     def subscription_changed(self, sub_id: str, sub: Subscription | None) -> None:
         """A webhook was changed (``None``: deleted): messages prepared for it go
         out to it as it now is (or not at all)."""
         self.prepared.replace_subscription(sub_id, sub)
 
-    async def revalidate(self) -> None:
-        """Keep only prepared triggers still claimed by this process under the same
-        claim (after missed notifications, a change may have taken some back)."""
-        held = self.prepared.held()
-        if not held:
-            return
-        try:
-            async with self.db.session() as session:
-                still = await claims.still_held(
-                    session, trigger_store.QUEUE, owner=self.owner, attempts=held
-                )
-        except Exception:
-            logger.exception("checking prepared triggers failed", extra={"action": "fire"})
-            return
-        self.prepared.withdraw(lambda p: p.trigger.id in still)
-
-    # --- timed jobs ----------------------------------------------------------------
-
-    async def refill(self) -> None:
-        """Hold a job for every instant at which something falls due within the horizon."""
-        async with self._refill_lock:
-            await self._refill_locked()
-
-    async def _refill_locked(self) -> None:
-        if not self.timing.running:
-            return
-        try:
-            if self._clock_sync is not None:
-                await self._clock_sync()
-            now = self.clock()
-            until = now + timedelta(seconds=self.settings.scheduler_horizon_seconds)
-            async with self.db.session() as session:
-                triggers = await claims.due_instants(
-                    session, trigger_store.QUEUE, until=until, now=now
-                )
-                deliveries = await claims.due_instants(
-                    session, delivery_store.QUEUE, until=until, now=now
-                )
-                if triggers:
-                    await self._arm_prepare(session, min(triggers))
-            for instant in set(deliveries):
-                self.timing.hold(instant, self.outbox.drain)
-        except Exception:
-            logger.exception("refill failed", extra={"action": "refill"})
-
-    async def _arm_prepare(self, session: Any, instant: datetime) -> None:
-        run_at = await self.preparer.arm_time(session, instant)
-        self.timing.arm_prepare(run_at, instant, self._prepare)
-
-    async def renew(self) -> None:
-        """Extend the leases of everything this process is still working on.
-
-        Deliveries are renewed by id, those prepared or with the senders: a
-        claimed delivery this process lost track of must expire and be taken
-        over, not stay "delivering" for as long as the process lives.
-        """
-        try:
-            until = self.db.sql_now(self.clock()) + self.lease
-            working = self.senders.held() | self.prepared.delivery_ids()
-            async with self.db.session() as session:
-                await claims.renew(session, trigger_store.QUEUE, owner=self.owner, until=until)
-                await claims.renew(
-                    session, delivery_store.QUEUE, owner=self.owner, until=until, ids=working
-                )
-        except Exception:
-            logger.exception("renewing leases failed", extra={"action": "renew"})
-
-    async def take_over_dead(self) -> None:
-        """PostgreSQL: return the claims of replicas that died to waiting, at once."""
-        try:
-            dead, triggers, deliveries = await release_dead(self.db, me=self.owner)
-        except Exception:
-            logger.exception("looking for dead replicas failed", extra={"action": "recover"})
-            return
-        if triggers or deliveries:
-            logger.warning(
-                "took over %d trigger and %d delivery claims of dead replica(s) %s",
-                triggers,
-                deliveries,
-                ", ".join(sorted(dead)),
-                extra={"action": "recover"},
-            )
-            self.wake()
-
-    async def housekeeping(self) -> None:
-        """Purge idempotency keys past their retention."""
-        try:
-            async with self.db.session() as session:
-                purged = await idempotency_store.purge(
-                    session,
-                    older_than=self.clock() - timedelta(hours=self.settings.idempotency_ttl_hours),
-                )
-            if purged:
-                logger.debug("purged %d expired idempotency keys", purged)
-        except Exception:
-            logger.exception("purging idempotency keys failed", extra={"action": "housekeeping"})
-
-    async def _prepare(self) -> None:
-        """Prepare every trigger due within the lookahead, then set the prepare job
-        for the earliest trigger still waiting."""
-        if self._preparing:
-            self._prepare_again = True
-            return
-        self._preparing = True
-        try:
-            self._prepare_again = True
-            while self._prepare_again and not self._stopping:
-                self._prepare_again = False
-                try:
-                    lifecycle = await self.preparer.prepare_due()
-                    if lifecycle:
-                        # told once the claim is committed: announcing (NOTIFY on
-                        # PostgreSQL) must not delay the next due triggers
-                        self._spawn(self._announce(lifecycle))
-                except Exception:
-                    logger.exception("firing triggers failed", extra={"action": "fire"})
-                await self.outbox.drain()  # deliveries a crashed process left, if any
-            async with self.db.session() as session:
-                upcoming = await claims.next_due(session, trigger_store.QUEUE)
-                if upcoming is not None:
-                    await self._arm_prepare(session, upcoming)
-        except Exception:
-            logger.exception("preparing triggers failed", extra={"action": "fire"})
-        finally:
-            self._preparing = False
-
-    def _schedule_retry(self, retry_at: datetime) -> None:
-        horizon = timedelta(seconds=self.settings.scheduler_horizon_seconds)
-        if retry_at <= self.clock() + horizon:
-            self.timing.hold(retry_at, self.outbox.drain)
-
     async def attempt_now(self, delivery_id: str) -> None:
         """Claim one delivery and attempt it now (ping, redeliver)."""
         retry_at = await self.outbox.attempt_now(delivery_id)
         if retry_at is not None:
-            self._schedule_retry(retry_at)
+            self.horizon.hold_retry(retry_at)
 
     # --- prepared messages ---------------------------------------------------------
 
@@ -422,23 +292,6 @@ class Dispatcher:
         await asyncio.sleep(0)
         await self.prepared.until_quiet(WRITE_WAIT_SECONDS)
         await self.senders.caught_up(slow_after=BURST_SETTLE_SECONDS)
-
-    async def _give_back(self, items: list[Prepared]) -> None:
-        """Stopping: return prepared, unsent triggers so that any process can
-        prepare them at once (instead of after their lease)."""
-        if not items:
-            return
-        try:
-            async with self.db.session() as session:
-                await trigger_store.release_prepared(
-                    session,
-                    now=self.clock(),
-                    trigger_ids=[p.trigger.id for p in items],
-                    owner=self.owner,
-                    rearm=False,
-                )
-        except Exception:
-            logger.exception("returning prepared triggers failed", extra={"action": "shutdown"})
 
     async def _announce(self, lifecycle_events: list[Event]) -> None:
         for listener in self.lifecycle_listeners:
