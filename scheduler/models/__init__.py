@@ -85,3 +85,4 @@ __all__ = [
 
 # the change_log table (read by other processes on a SQLite file)
 from scheduler.models.changes import ChangeRecord as ChangeRecord
+from scheduler.models.replicas import ReplicaRecord as ReplicaRecord

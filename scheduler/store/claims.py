@@ -283,15 +283,6 @@ async def release_all(
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def owners(session: AsyncSession, queue: Queue[Row]) -> set[str]:
-    """Who holds claims in this queue."""
-    model: Any = queue.model
-    result = await session.execute(
-        select(col(model.claimed_by)).where(col(model.state) == queue.claimed).distinct()
-    )
-    return {owner for owner in result.scalars().all() if owner}
-
-
 async def count_by_state(session: AsyncSession, queue: Queue[Row]) -> dict[str, int]:
     model: Any = queue.model
     result = await session.execute(

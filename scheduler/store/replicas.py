@@ -7,6 +7,11 @@ host), so another replica that can take the lock knows its owner is dead and
 returns its claims to waiting at once, instead of waiting out their lease (60 s
 by default). A live but slow replica keeps its lock and its claims.
 
+Only replicas listed in the ``replicas`` table (each lists itself when it takes
+its lock, and removes itself when it stops cleanly) are judged by their lock:
+a process that never took one (an older version during a rolling upgrade)
+keeps its claims until their lease expires.
+
 The survivor takes the dead owner's lock only inside its own transaction
 (``pg_try_advisory_xact_lock``), so a replica restarting under the same id
 waits for that transaction, then holds its lock again.
@@ -59,6 +64,7 @@ class ReplicaLock:
             )
             if got:
                 self._connection = connection
+                await self._register()
                 return
             if asyncio.get_running_loop().time() >= deadline:
                 await connection.close()
@@ -67,6 +73,24 @@ class ReplicaLock:
                     "give each replica its own SCHEDULER_REPLICA_ID"
                 )
             await asyncio.sleep(0.2)
+
+    async def _register(self) -> None:
+        """List this replica as one whose liveness its lock tells."""
+        async with self.db.session() as session:
+            await session.execute(
+                text(
+                    "INSERT INTO replicas (owner, started_at) VALUES (:owner, now()) "
+                    "ON CONFLICT (owner) DO UPDATE SET started_at = now()"
+                ),
+                {"owner": self.owner},
+            )
+
+    async def _unregister(self) -> None:
+        with contextlib.suppress(Exception):
+            async with self.db.session() as session:
+                await session.execute(
+                    text("DELETE FROM replicas WHERE owner = :owner"), {"owner": self.owner}
+                )
 
     async def _keep(self) -> None:
         """Re-take the lock if its connection is lost (meanwhile other replicas may
@@ -99,21 +123,20 @@ class ReplicaLock:
             self._task.cancel()
             await asyncio.wait({self._task}, timeout=5)
             self._task = None
+        await self._unregister()  # stopping cleanly: its prepared work was given back
         await self._close()
 
 
 async def release_dead(db: Database, *, me: str) -> tuple[set[str], int, int]:
-    """Return the claims of replicas whose liveness lock is free to waiting.
-
-    Returns the dead owners and how many triggers and deliveries came back.
-    """
+    """Return the claims of listed replicas whose liveness lock is free to waiting,
+    and forget those replicas. Returns the dead owners and how many triggers and
+    deliveries came back."""
     async with db.session() as session:
-        owners = (await claims.owners(session, trigger_store.QUEUE)) | (
-            await claims.owners(session, delivery_store.QUEUE)
+        listed = await session.execute(
+            text("SELECT owner FROM replicas WHERE owner <> :me ORDER BY owner"), {"me": me}
         )
-        owners.discard(me)
         dead = set()
-        for owner in sorted(owners):
+        for owner in listed.scalars().all():
             free = await session.execute(
                 text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"),
                 {"key": KEY + owner},
@@ -124,4 +147,7 @@ async def release_dead(db: Database, *, me: str) -> tuple[set[str], int, int]:
             return dead, 0, 0
         triggers = await claims.release_all(session, trigger_store.QUEUE, owners=dead)
         deliveries = await claims.release_all(session, delivery_store.QUEUE, owners=dead)
+        await session.execute(
+            text("DELETE FROM replicas WHERE owner = ANY(:dead)"), {"dead": sorted(dead)}
+        )
     return dead, triggers, deliveries

@@ -1,4 +1,5 @@
-"""change_log: committed changes for other processes on a SQLite file
+"""change_log (committed changes for other processes on a SQLite file) and
+replicas (dispatchers judged by their liveness lock on PostgreSQL)
 
 Revision ID: 0003
 Revises: 0002
@@ -28,8 +29,15 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     op.create_index("ix_change_log_at", "change_log", ["at"], unique=False)
+    op.create_table(
+        "replicas",
+        sa.Column("owner", sa.String(length=128), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("owner"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("replicas")
     op.drop_index("ix_change_log_at", table_name="change_log")
     op.drop_table("change_log")
