@@ -30,8 +30,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import insert, text
+from sqlalchemy import delete, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from scheduler.models.changes import ChangeRecord
 from scheduler.store.database import Database
@@ -138,6 +139,7 @@ class PostgresWatch:
 
 class SqliteWatch:
     def __init__(self, db: Database, origin: str, on_changes: OnChanges, resync: OnResync) -> None:
+        self.db = db
         self.path = db.url.split(":///", 1)[1]
         self.origin = origin
         self._on_changes = on_changes
@@ -172,9 +174,15 @@ class SqliteWatch:
             self._seen = int(rows[-1][0])
         return [(kind, ref) for _seq, origin, kind, ref in rows if origin != self.origin]
 
-    def _purge(self) -> None:
-        cutoff = (datetime.now(UTC) - KEEP_LOG).replace(tzinfo=None).isoformat(sep=" ")
-        self._open().execute("DELETE FROM change_log WHERE at < ?", (cutoff,))
+    async def _purge(self) -> None:
+        """Forget old rows, through the database's own (queued) writer."""
+        try:
+            async with self.db.session() as session:
+                await session.execute(
+                    delete(ChangeRecord).where(col(ChangeRecord.at) < datetime.now(UTC) - KEEP_LOG)
+                )
+        except Exception as err:  # tried again at the next purge; nothing depends on it
+            logger.debug("purging change_log failed: %s", err, extra={"action": "bus"})
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -184,7 +192,7 @@ class SqliteWatch:
                 notices = await asyncio.to_thread(self._poll)
                 if loop.time() - self._purged_at > PURGE_EVERY:
                     self._purged_at = loop.time()
-                    await asyncio.to_thread(self._purge)
+                    await self._purge()
                 if failing:
                     failing = False
                     await self._resync()
