@@ -33,6 +33,7 @@ from scheduler.http.keys import (
     LIVE,
     METRICS,
     SETTINGS,
+    STATUS,
     WEBHOOKS,
 )
 from scheduler.http.observe import observe_middleware
@@ -46,6 +47,8 @@ from scheduler.services.feeds import FeedService
 from scheduler.services.health import HealthService
 from scheduler.services.live import LiveHub
 from scheduler.services.routing import route
+from scheduler.services.status_view import RELOAD_SECONDS as STATUS_RELOAD_SECONDS
+from scheduler.services.status_view import StatusView
 from scheduler.services.webhooks import WebhookService
 from scheduler.store.clock import DatabaseClock
 from scheduler.store.database import Database
@@ -75,8 +78,24 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
     app[LIVE] = LiveHub()
+    app[STATUS] = StatusView(app[DATABASE], app[CLOCK])
     yield
     app[LIVE].close_all()
+
+
+async def _keep_status_view(view: StatusView) -> None:
+    """Load the status view, and again as time moves events into its window."""
+    while True:
+        try:
+            await view.reload()
+            await asyncio.sleep(STATUS_RELOAD_SECONDS)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            logger.warning(
+                "loading the status view failed (%s); retrying", err, extra={"action": "live"}
+            )
+            await asyncio.sleep(DB_RETRY_FIRST)
 
 
 async def _upgrade_when_reachable(db: Database) -> None:
@@ -115,6 +134,7 @@ async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
         webhooks=app[WEBHOOKS],
         feeds=app[FEEDS],
         live=app[LIVE],
+        status=app[STATUS],
         dispatcher=dispatcher,
     )
 
@@ -122,9 +142,11 @@ async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
         if sync is not None:
             await sync()
         await app[BUS].start()
+        keeping.append(asyncio.get_running_loop().create_task(_keep_status_view(app[STATUS])))
         await dispatcher.start()  # a second dispatcher on one SQLite file stops here
 
     waiting: asyncio.Task[None] | None = None
+    keeping: list[asyncio.Task[None]] = []
     try:
         try:
             await db.upgrade()
@@ -148,6 +170,9 @@ async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
         if waiting is not None:
             waiting.cancel()
             await asyncio.wait({waiting}, timeout=DB_RETRY_MAX)
+        for task in keeping:
+            task.cancel()
+            await asyncio.wait({task}, timeout=DB_RETRY_MAX)
         await dispatcher.stop()
         await client.close()
 

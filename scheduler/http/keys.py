@@ -12,6 +12,7 @@ from scheduler.services.events import EventService
 from scheduler.services.feeds import FeedService
 from scheduler.services.health import HealthService
 from scheduler.services.live import LiveHub
+from scheduler.services.status_view import StatusView
 from scheduler.services.webhooks import WebhookService
 from scheduler.store.database import Database
 from scheduler.timezones import Clock
@@ -25,6 +26,7 @@ WEBHOOKS = web.AppKey("webhooks", WebhookService)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 FEEDS = web.AppKey("feeds", FeedService)
 LIVE = web.AppKey("live", LiveHub)
+STATUS = web.AppKey("status", StatusView)
 METRICS = web.AppKey("metrics", Metrics)
 HEALTH = web.AppKey("health", HealthService)
 BUS = web.AppKey("bus", ChangeBus)

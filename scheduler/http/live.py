@@ -12,7 +12,7 @@ from aiohttp_sse import EventSourceResponse, sse_response
 from scheduler.config import Settings
 from scheduler.etags import entity_tag
 from scheduler.http.calendar import base_url
-from scheduler.http.keys import CLOCK, EVENTS, LIVE, METRICS, SETTINGS
+from scheduler.http.keys import CLOCK, EVENTS, LIVE, METRICS, SETTINGS, STATUS
 from scheduler.http.problems import problem
 from scheduler.http.spec import (
     ETAG,
@@ -66,7 +66,8 @@ LAST_EVENT_ID = Param("Last-Event-ID", "header", "id of the last message receive
     responses={200: Answer("Status now", EventStatus), **NOT_FOUND},
 )
 async def get_event_status(request: web.Request) -> web.Response:
-    event = await request.app[EVENTS].get(request.match_info["id"])
+    # from memory: the status is the row and the clock (services.status_view)
+    event = await request.app[STATUS].get(request.match_info["id"])
     return json_model(event_status(event, now=request.app[CLOCK]()))
 
 
@@ -108,8 +109,10 @@ async def end_event(request: web.Request) -> web.Response:
 
 
 async def _live_now(request: web.Request) -> list[EventStatus]:
-    service = request.app[EVENTS]
-    now = request.app[CLOCK]()
+    view, now = request.app[STATUS], request.app[CLOCK]()
+    if view.loaded:
+        return [event_status(e, now=now) for e in view.live()]
+    service = request.app[EVENTS]  # until the view is loaded (a database that was down)
     items: list[EventStatus] = []
     cursor = None
     while True:  # every live event: there are few at any moment
@@ -136,7 +139,7 @@ async def _stream(request: web.Request, event_id: str | None) -> web.StreamRespo
     app = request.app
     hub, settings, metrics = app[LIVE], app[SETTINGS], app[METRICS]
     if event_id is not None:
-        await app[EVENTS].get(event_id)  # 404 before the stream starts
+        await app[STATUS].get(event_id)  # 404 before the stream starts
     if hub.subscribers >= settings.sse_max_streams:
         return _full(settings)
     # no await between the count and here: two requests cannot both take the last slot
@@ -186,7 +189,7 @@ async def _catch_up(request: web.Request, resp: EventSourceResponse, event_id: s
         return
     snapshot: dict[str, Any]
     if event_id is not None:
-        event = await app[EVENTS].get(event_id)
+        event = await app[STATUS].get(event_id)
         snapshot, name = status_public(event, now=app[CLOCK]()), "status"
     else:
         live = [item.model_dump(mode="json") for item in await _live_now(request)]

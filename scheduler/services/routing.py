@@ -8,6 +8,8 @@ listener      changes and what it does
 ============  ================================================================
 feed cache    every event change and ``resync``: forgets cached feed bytes
               (``state`` changes no VEVENT and is ignored)
+status view   every event change and ``resync``: holds each row as committed,
+              so ``GET .../status``, ``/api/live`` and SSE snapshots need no query
 live hub      every event change, ``state`` included: pushes the new status
               to SSE subscribers; ``deleted`` forgets the event
 dispatcher    ``updated``/``cancelled``/``started``/``ended``/``deleted``:
@@ -36,6 +38,7 @@ from scheduler.services.bus import ChangeBus
 from scheduler.services.events import EventService
 from scheduler.services.feeds import FeedService
 from scheduler.services.live import LiveHub
+from scheduler.services.status_view import StatusView
 from scheduler.services.webhooks import WebhookService
 from scheduler.timezones import Clock
 
@@ -51,6 +54,7 @@ def route(
     webhooks: WebhookService | None = None,
     feeds: FeedService | None = None,
     live: LiveHub | None = None,
+    status: StatusView | None = None,
     dispatcher: Dispatcher | None = None,
 ) -> ChangeBus:
     # writers publish what they committed on the bus
@@ -61,6 +65,8 @@ def route(
     # listeners
     if feeds is not None:
         bus.subscribe(feeds.on_change)
+    if status is not None:  # before the live hub: a pushed status and a polled one agree
+        bus.subscribe(status.on_change)
     if live is not None:
         bus.subscribe(_live_listener(live, clock))
     if dispatcher is not None:
