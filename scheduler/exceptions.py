@@ -112,6 +112,13 @@ class Conflict(SchedulerError):
     code = "conflict"
 
 
+class StoreConflict(Conflict):
+    """Raised by the store when a write clashes with what the database holds (a
+    unique key taken, a row referred to that was deleted meanwhile) (HTTP 409)."""
+
+    code = "conflict"
+
+
 class PreconditionFailed(SchedulerError):
     """Raised by services when a write's ``If-Match`` no longer names the row's version."""
 

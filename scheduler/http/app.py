@@ -10,6 +10,7 @@ migrates and starts dispatching.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -83,19 +84,21 @@ async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
     app[LIVE].close_all()
 
 
-async def _keep_status_view(view: StatusView) -> None:
-    """Load the status view, and again as time moves events into its window."""
-    while True:
+async def _keep_status_view(view: StatusView, stop: asyncio.Event) -> None:
+    """Load the status view, and again as time moves events into its window,
+    until ``stop`` is set (a cancellation alone can be swallowed by a database
+    driver closing a connection, and this loop sleeps for minutes)."""
+    while not stop.is_set():
+        pause = STATUS_RELOAD_SECONDS
         try:
             await view.reload()
-            await asyncio.sleep(STATUS_RELOAD_SECONDS)
-        except asyncio.CancelledError:
-            raise
         except Exception as err:
             logger.warning(
                 "loading the status view failed (%s); retrying", err, extra={"action": "live"}
             )
-            await asyncio.sleep(DB_RETRY_FIRST)
+            pause = DB_RETRY_FIRST
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause)
 
 
 async def _upgrade_when_reachable(db: Database) -> None:
@@ -142,11 +145,14 @@ async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
         if sync is not None:
             await sync()
         await app[BUS].start()
-        keeping.append(asyncio.get_running_loop().create_task(_keep_status_view(app[STATUS])))
+        keeping.append(
+            asyncio.get_running_loop().create_task(_keep_status_view(app[STATUS], stopping))
+        )
         await dispatcher.start()  # a second dispatcher on one SQLite file stops here
 
     waiting: asyncio.Task[None] | None = None
     keeping: list[asyncio.Task[None]] = []
+    stopping = asyncio.Event()
     try:
         try:
             await db.upgrade()
@@ -170,6 +176,7 @@ async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
         if waiting is not None:
             waiting.cancel()
             await asyncio.wait({waiting}, timeout=DB_RETRY_MAX)
+        stopping.set()
         for task in keeping:
             task.cancel()
             await asyncio.wait({task}, timeout=DB_RETRY_MAX)

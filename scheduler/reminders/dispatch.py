@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -219,21 +219,25 @@ class Dispatcher:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _tracked(self, job: Callable[[], Awaitable[None]]) -> None:
-        """Run a timed job as a task that ``stop`` waits for."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
+    async def _tracked(self, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run a timed job as a task of its own that ``stop`` waits for.
+
+        APScheduler cancels the jobs it runs when it shuts down; a job cancelled
+        inside a database transaction leaves its connection unusable (and the
+        error it then raises hides the cancellation). So the job runs in its own
+        task, shielded: ``stop`` gives it its grace period like any other.
+        """
+        if self._stopping:
+            return
+        task = self._spawn(job())
         try:
-            await job()
+            await asyncio.shield(task)
         except asyncio.CancelledError:
-            if not self._stopping:
+            if not self._stopping and not task.done():
                 raise
-            # cancelled by stop() after its grace period: the work stays claimed
-            # in the database and is taken over after its lease
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
+            # APScheduler shutting down: the job goes on; stop() waits for it and,
+            # after its grace period, cancels it (its work stays claimed in the
+            # database and is taken over)
 
     # --- changes -------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from scheduler.config import Settings
+from scheduler.exceptions import StoreConflict
 from scheduler.metrics import Metrics
 from scheduler.models import Delivery, DeliveryAttempt, DeliveryState, Subscription
 from scheduler.reminders.endpoint_health import judge_endpoint
@@ -45,6 +46,7 @@ class AttemptRecord:
     started_at: datetime
     #: learns when to retry (``None``: never); without it the writer schedules the retry
     done: asyncio.Future[datetime | None] | None = None
+    again: bool = False  # written once more after a clash with a concurrent delete
 
     @property
     def plain_success(self) -> bool:
@@ -125,6 +127,7 @@ class OutcomeWriter:
                 await self._quiet()
             batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
             ids = [record.delivery.id for record in batch]
+            requeued = False
             try:
                 async with self.db.session() as session:
                     # a delivery deleted meanwhile (its event or webhook was)
@@ -139,6 +142,24 @@ class OutcomeWriter:
                         None if record.plain_success else await self._write_one(session, record)
                         for record in batch
                     ]
+            except StoreConflict as err:
+                # a webhook or event deleted between the check and the write: once
+                # more, and the deleted deliveries drop out at the check
+                if not all(record.again for record in batch):
+                    for record in batch:
+                        record.again = True
+                    self._queue[:0] = batch
+                    requeued = True
+                    continue
+                logger.warning(
+                    "recording %d delivery outcomes clashed twice with concurrent "
+                    "changes; their claims expire and they are sent again under the same ids",
+                    len(batch),
+                    extra={"action": "deliver"},
+                )
+                for record in batch:
+                    record.settle(error=err)
+                continue
             except Exception as err:
                 logger.exception(
                     "recording %d delivery outcomes failed; their claims expire and they "
@@ -152,7 +173,8 @@ class OutcomeWriter:
             finally:
                 # written, or no longer renewed: a claim whose outcome could not be
                 # written expires and the delivery is taken over
-                self._written(ids)
+                if not requeued:
+                    self._written(ids)
             for record, retry_at in zip(batch, retries, strict=True):
                 if record.done is None:
                     if retry_at is not None:

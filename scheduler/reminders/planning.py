@@ -9,22 +9,13 @@ deterministic, so planning twice, or firing twice, is harmless.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from scheduler.models import EventType, TriggerState
+from scheduler.models.triggers import SCHEDULED_TYPES, PlannedTrigger
 
-SCHEDULED_TYPES = (EventType.REMINDER, EventType.STARTED, EventType.ENDED)
-
-
-@dataclass(frozen=True)
-class PlannedTrigger:
-    id: str
-    type: EventType
-    minutes_before: int | None
-    due_at: datetime
-    state: TriggerState
+__all__ = ["SCHEDULED_TYPES", "PlannedTrigger", "Verdict", "judge", "plan_schedule", "trigger_id"]
 
 
 def trigger_id(

@@ -19,12 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from scheduler.config import Settings
 from scheduler.etags import check_if_match
-from scheduler.exceptions import Conflict, IdempotencyKeyReused, InvalidInput, StoreBusy
+from scheduler.exceptions import (
+    Conflict,
+    IdempotencyKeyReused,
+    InvalidInput,
+    StoreBusy,
+    StoreConflict,
+)
 from scheduler.models import (
     Event,
     EventCreate,
@@ -43,7 +46,7 @@ from scheduler.store import events as event_store
 from scheduler.store import idempotency as idempotency_store
 from scheduler.store import triggers as trigger_store
 from scheduler.store.changes import this_process
-from scheduler.store.database import Database
+from scheduler.store.database import Database, Session
 from scheduler.store.events import EventFilter
 from scheduler.timezones import (
     Clock,
@@ -155,7 +158,7 @@ class EventService:
         self.origin = origin or settings.replica_id or this_process()
         self._listeners: list[Listener] = []
 
-    async def _record(self, session: AsyncSession, kind: ChangeKind, event_id: str) -> None:
+    async def _record(self, session: Session, kind: ChangeKind, event_id: str) -> None:
         """Tell other processes, in the change's own transaction (the CLI too)."""
         await change_store.record(session, self.origin, [(kind, event_id)])
 
@@ -253,7 +256,7 @@ class EventService:
                     await event_store.add(session, event)
                     await self._replan(session, event)
                     await self._record(session, ChangeKind.CREATED, event.id)
-            except IntegrityError:
+            except StoreConflict:
                 continue  # a concurrent request with the same key won; replay its result
             await self._notify(EventChange(ChangeKind.CREATED, event.id, event, event.channel))
             return event, False
@@ -307,7 +310,7 @@ class EventService:
                 await trigger_store.release_prepared(session, now=now, event_id=event.id)
                 event.sequence += 1
                 event.updated_at = now
-                session.add(event)
+                event_store.save(session, event)
                 if any(before[k] != after[k] for k in ("start_utc", "end_utc", "reminders")):
                     await self._replan(session, event)
                 await trigger_store.add_immediate(
@@ -322,7 +325,7 @@ class EventService:
             await self._notify(EventChange(ChangeKind.UPDATED, event.id, event, event.channel))
         return event
 
-    async def _replan(self, session: AsyncSession, event: Event) -> None:
+    async def _replan(self, session: Session, event: Event) -> None:
         """Bring the event's reminder/start/end triggers in line with its times."""
         plan = plan_schedule(
             event_id=event.id,
@@ -379,7 +382,7 @@ class EventService:
             event.cancelled_at = now
             event.updated_at = now
             event.sequence += 1
-            session.add(event)
+            event_store.save(session, event)
             await trigger_store.settle_pending(
                 session, event.id, TriggerState.CANCELLED, SCHEDULED_TYPES
             )
@@ -435,7 +438,7 @@ class EventService:
                 )
             event.sequence += 1
             event.updated_at = now
-            session.add(event)
+            event_store.save(session, event)
             kind = ChangeKind.STARTED if started else ChangeKind.ENDED
             await self._record(session, kind, event.id)
         await self._notify(EventChange(kind, event.id, event, event.channel))

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from scheduler.config import Settings
 from scheduler.etags import check_if_match
@@ -31,7 +31,7 @@ from scheduler.store import changes as change_store
 from scheduler.store import deliveries as delivery_store
 from scheduler.store import subscriptions as subscription_store
 from scheduler.store.changes import this_process
-from scheduler.store.database import Database
+from scheduler.store.database import Database, Session
 from scheduler.timezones import Clock
 from scheduler.webhooks.payloads import build_body
 from scheduler.webhooks.signing import generate_secret
@@ -70,7 +70,7 @@ class WebhookService:
         """Call ``listener`` after every committed change of a webhook."""
         self._listeners.append(listener)
 
-    async def _record(self, session: Any, sub_id: str) -> None:
+    async def _record(self, session: Session, sub_id: str) -> None:
         """Tell other processes, in the change's own transaction."""
         await change_store.record(session, self.origin, [(ChangeKind.WEBHOOK, sub_id)])
 
@@ -96,8 +96,7 @@ class WebhookService:
             updated_at=now,
         )
         async with self.db.session() as session:
-            session.add(sub)
-            await session.flush()
+            await subscription_store.add(session, sub)
             await self._record(session, sub.id)
         await self._changed(sub.id, sub)
         return sub
@@ -129,7 +128,7 @@ class WebhookService:
                 sub.disabled_reason = None
                 sub.failing_since = None
             sub.updated_at = self.clock()
-            session.add(sub)
+            subscription_store.save(session, sub)
             await self._record(session, sub_id)
         await self._changed(sub_id, sub)
         return sub
@@ -138,7 +137,7 @@ class WebhookService:
         async with self.db.session() as session:
             sub = await subscription_store.require(session, sub_id, for_update=True)
             check_if_match(if_match, sub, what="webhook")
-            await session.delete(sub)
+            await subscription_store.remove(session, sub)
             await self._record(session, sub_id)
         await self._changed(sub_id, None)
 
@@ -153,7 +152,7 @@ class WebhookService:
             )
             sub.secret = generate_secret()
             sub.updated_at = now
-            session.add(sub)
+            subscription_store.save(session, sub)
             await self._record(session, sub_id)
         await self._changed(sub_id, sub)
         return sub
@@ -172,7 +171,7 @@ class WebhookService:
             created_at=now,
         )
         async with self.db.session() as session:
-            session.add(delivery)
+            await delivery_store.add(session, delivery)
         if self.dispatcher is not None:
             await self.dispatcher.attempt_now(delivery.id)
         return await self.delivery(sub_id, delivery.id)

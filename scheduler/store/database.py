@@ -29,7 +29,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, func, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from scheduler.exceptions import StoreBusy, StoreUnavailable
+from scheduler.exceptions import StoreBusy, StoreConflict, StoreUnavailable
 from scheduler.store.writes import WriteHealth, forget_write, note_write, write_refusal
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # Any number; all replicas use it to serialise migrations on PostgreSQL.
 MIGRATION_LOCK_ID = 0x6273_6368  # "bsch"
+
+#: the session type services receive from :meth:`Database.session` and hand to the store
+Session = AsyncSession
 
 _UNAVAILABLE = (OperationalError, InterfaceError, OSError, ConnectionError, TimeoutError)
 
@@ -59,6 +62,24 @@ def _is_conflict(err: BaseException) -> bool:
         getattr(orig, "__cause__", None), "sqlstate", None
     )
     return state in RETRYABLE_SQLSTATES
+
+
+#: integrity errors that mean a concurrent change: a key taken, a referred-to row deleted
+CLASH_SQLSTATES = {"23505", "23503"}  # unique_violation, foreign_key_violation
+CLASH_SQLITE = ("UNIQUE constraint failed", "FOREIGN KEY constraint failed")
+
+
+def _is_clash(err: BaseException) -> bool:
+    """A unique or foreign-key violation (any other violated constraint, such as a
+    CHECK an administrator added, is not the request's fault nor a race: it stays
+    an internal error)."""
+    if not isinstance(err, IntegrityError):
+        return False
+    orig = getattr(err, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(
+        getattr(orig, "__cause__", None), "sqlstate", None
+    )
+    return state in CLASH_SQLSTATES or str(orig).startswith(CLASH_SQLITE)
 
 
 def _is_unavailable(err: BaseException) -> bool:
@@ -89,6 +110,12 @@ async def _translated(writes: WriteHealth | None = None) -> AsyncIterator[None]:
             raise StoreUnavailable(f"the database refuses writes ({refused}); see /status") from err
         if _is_unavailable(err):
             raise StoreUnavailable(f"the database is unavailable: {type(err).__name__}") from err
+        if _is_clash(err):
+            # a constraint the request could not know of: another request took the
+            # key, or deleted a row this one refers to, in the meantime
+            raise StoreConflict(
+                "the change clashes with a change made at the same time; reload and retry"
+            ) from err
         raise
 
 

@@ -202,3 +202,8 @@ async def set_payloads(session: AsyncSession, payloads: dict[str, str]) -> None:
         update(table).where(table.c.id == bindparam("row_id")).values(payload=bindparam("body")),
         [{"row_id": row_id, "body": body} for row_id, body in payloads.items()],
     )
+
+
+async def add(session: AsyncSession, delivery: Delivery) -> None:
+    session.add(delivery)
+    await session.flush()

@@ -65,6 +65,11 @@ async def add(session: AsyncSession, event: Event) -> Event:
     return event
 
 
+def save(session: AsyncSession, event: Event) -> None:
+    """Write ``event``'s changed fields with the transaction."""
+    session.add(event)
+
+
 async def get(session: AsyncSession, event_id: str, *, for_update: bool = False) -> Event | None:
     if not looks_like_id(event_id):
         return None

@@ -66,3 +66,18 @@ async def set_fields(session: AsyncSession, sub_id: str, **values: Any) -> None:
     await session.execute(
         update(Subscription).where(col(Subscription.id) == sub_id).values(**values)
     )
+
+
+async def add(session: AsyncSession, sub: Subscription) -> None:
+    session.add(sub)
+    await session.flush()
+
+
+def save(session: AsyncSession, sub: Subscription) -> None:
+    """Write ``sub``'s changed fields with the transaction."""
+    session.add(sub)
+
+
+async def remove(session: AsyncSession, sub: Subscription) -> None:
+    """Delete the webhook (its deliveries and their log go with it)."""
+    await session.delete(sub)

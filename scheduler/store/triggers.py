@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.models import EventType, Trigger, TriggerState
-from scheduler.reminders.planning import SCHEDULED_TYPES, PlannedTrigger
+from scheduler.models.triggers import SCHEDULED_TYPES, PlannedTrigger
 from scheduler.store import claims
 from scheduler.store import deliveries as delivery_store
 from scheduler.store.claims import Queue
