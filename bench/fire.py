@@ -1,5 +1,9 @@
 """fire: 1,000 triggers due within the same second, one subscription, one local receiver.
 
+The service runs ``RUNS`` times in this process, each on a fresh app and
+database: the first run is *cold* (nothing measured or warmed up yet: the burst
+users meet after a restart) and is reported on its own; the others are *warm*.
+
 Lateness is receipt time minus due time, measured by the receiver (its own
 process). The baseline does the minimum in the same run: ``loop.call_at`` at
 each due time and one aiohttp POST of a pre-signed body to the same receiver.
@@ -34,6 +38,7 @@ from scheduler.models import SubscriptionCreate
 from scheduler.webhooks.signing import generate_secret, sign_headers
 
 LEAD = 6.0  # seconds between setting up and the first due time
+RUNS = 3  # service runs: the first cold, the rest warm
 
 
 def _lateness(stats: dict[str, object], due: dict[str, float]) -> list[float]:
@@ -101,17 +106,28 @@ async def run(options: Options) -> Report:
     report = Report("fire", "postgresql" if options.postgres else "sqlite")
     async with receiver_process() as receiver:
         base = await _baseline(count, receiver)
-        await receiver_reset(receiver)
-        service = await _service(count, receiver, options)
-    for name, values in (("baseline (call_at + POST)", base), ("service", service)):
+        runs = []
+        for _ in range(RUNS):
+            await receiver_reset(receiver)
+            runs.append(await _service(count, receiver, options))
+    cold, warm = runs[0], [v for run_ in runs[1:] for v in run_]
+    rows = (
+        ("baseline (call_at + POST)", base, 1),
+        ("service, cold (first run in a fresh process)", cold, 1),
+        (f"service, warm (runs 2-{RUNS})", warm, RUNS - 1),
+    )
+    for name, values, runs_ in rows:
         report.add(
             run=name,
-            triggers=count,
+            triggers=count * runs_,
             received=len(values),
             p50_ms=percentile(values, 50) * 1000,
             p99_ms=percentile(values, 99) * 1000,
             max_ms=max(values) * 1000,
         )
-    p99 = ratio(percentile(service, 99), percentile(base, 99))
-    report.notes.append(f"p99 lateness ratio service/baseline: {p99:.2f} (target <= 1.5)")
+    for name, values in (("cold", cold), ("warm", warm)):
+        p99 = ratio(percentile(values, 99), percentile(base, 99))
+        report.notes.append(
+            f"p99 lateness ratio service ({name})/baseline: {p99:.2f} (target <= 1.5)"
+        )
     return report

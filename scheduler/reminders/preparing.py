@@ -38,23 +38,35 @@ from scheduler.timezones import Clock
 CLAIM_BATCH = 500  # triggers per claiming transaction
 
 
+#: the cost of preparing one trigger assumed before any was measured: cautious, since
+#: the first burst after a start is the one users meet, and a cold process (zone
+#: data not loaded, statements not compiled, files not in the page cache) is slow
+COLD_SECONDS_PER_TRIGGER = 0.005
+
+
 class Pacing:
     """How long before a burst its preparation must start.
 
-    The cost of preparing one trigger is measured on every pass (an EWMA); it
-    starts from a cautious estimate, since the first burst after a start is
-    the one users meet and nothing has been measured yet.
+    The cost of preparing one trigger starts from :data:`COLD_SECONDS_PER_TRIGGER`;
+    the first pass measured replaces it, later passes adjust it (an EWMA).
+    Preparing early costs little (messages wait in memory, a change takes them
+    back); preparing late makes a burst late.
     """
 
     def __init__(self, lookahead: timedelta, horizon_seconds: float) -> None:
         self.lookahead = lookahead
         self.horizon = horizon_seconds
-        self.seconds_per_trigger = 0.001
+        self.seconds_per_trigger = COLD_SECONDS_PER_TRIGGER
+        self.measured_any = False
         self.ahead = lookahead  # how far ahead the next pass claims
 
     def measured(self, seconds: float, triggers: int) -> None:
         cost = seconds / triggers
-        self.seconds_per_trigger += 0.3 * (cost - self.seconds_per_trigger)
+        if not self.measured_any:
+            self.measured_any = True
+            self.seconds_per_trigger = cost
+        else:
+            self.seconds_per_trigger += 0.3 * (cost - self.seconds_per_trigger)
 
     def lead(self, backlog: int) -> timedelta:
         """How long before its instant to prepare a burst of ``backlog`` triggers."""
