@@ -21,8 +21,11 @@ from scheduler.exceptions import SchedulerError
 from scheduler.logs import configure_logging
 from scheduler.models import EventCreate
 from scheduler.representation import event_public
+from scheduler.services.bus import ChangeBus
 from scheduler.services.events import EventService
+from scheduler.services.routing import route
 from scheduler.status import State
+from scheduler.store.changes import this_process
 from scheduler.store.database import Database
 from scheduler.store.events import EventFilter
 from scheduler.timezones import system_clock
@@ -78,7 +81,11 @@ async def _with_service(settings: Settings, work: Callable[[EventService], Await
     db = Database(settings.effective_database_url, pool_size=settings.database_pool_size)
     try:
         await db.upgrade()
-        return await work(EventService(db, settings, system_clock))
+        service = EventService(db, settings, system_clock, origin=f"cli:{this_process()}")
+        # the same routing the server builds: the CLI has no listeners of its own,
+        # its changes reach a running server through the store (services.routing)
+        route(ChangeBus(db, service.origin), clock=system_clock, events=service)
+        return await work(service)
     finally:
         await db.dispose()
 

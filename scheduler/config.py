@@ -54,6 +54,9 @@ class Settings(BaseModel):
     claim_lease_seconds: float = Field(60, gt=0)
     trigger_grace_seconds: float = Field(900, ge=0)
     replica_id: str = ""
+    #: TEST HOOK, deliberately not in config/default.toml: shifts this process's own
+    #: clock so that tests can show replicas tolerate clock skew (on PostgreSQL the
+    #: database's clock decides). Only SCHEDULER_DEBUG_CLOCK_OFFSET_SECONDS sets it.
     debug_clock_offset_seconds: float = 0
 
     webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000)

@@ -161,16 +161,13 @@ async def settle_pending(
     )
 
 
-async def fire_now(
-    session: AsyncSession, trigger_id: str, *, now: datetime, unless_sent: bool = True
-) -> bool:
+async def fire_now(session: AsyncSession, trigger_id: str, *, now: datetime) -> bool:
     """Make a scheduled trigger fall due at ``now`` (an operator's start or end).
 
     A trigger already fired, or being fired, is left alone: the notice goes
     out once per event, whichever comes first, the schedule or the operator.
     """
     open_states = [TriggerState.PENDING, TriggerState.SKIPPED, TriggerState.SUPERSEDED]
-    open_states += [TriggerState.MISSED] if not unless_sent else []
     result = await session.execute(
         update(Trigger)
         .where(

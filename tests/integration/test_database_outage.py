@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 from scheduler.http.app import create_app
 from scheduler.http.keys import DISPATCHER
 from tests.conftest import AUTH, empty_database, make_settings
-from tests.integration.test_webhooks import create_event, local_in, subscribe
+from tests.helpers import create_event, local_in, subscribe
 from tests.receiver import Receiver
 from tests.tcpproxy import TcpProxy
 

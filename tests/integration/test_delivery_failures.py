@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient
 from scheduler.config import Settings
 from scheduler.http.app import create_app
 from tests.conftest import AUTH, make_settings
-from tests.integration.test_webhooks import create_event, local_in, settled_delivery, subscribe
+from tests.helpers import create_event, fast_settings, local_in, settled_delivery, subscribe
 from tests.processes import CLI, Server, env_for
 from tests.receiver import Receiver
 
@@ -31,14 +31,7 @@ MARGIN = 0.5  # seconds of scheduling slack allowed on a busy 2-core machine
 
 @pytest.fixture
 def failure_settings(tmp_path: Path, database_url: str) -> Settings:
-    return make_settings(
-        tmp_path,
-        database_url,
-        allow_private_webhook_targets=True,
-        webhook_retry_schedule=(1, 1, 1),
-        webhook_timeout_seconds=1.0,
-        scheduler_refill_seconds=1,
-    )
+    return fast_settings(tmp_path, database_url)
 
 
 @pytest.fixture

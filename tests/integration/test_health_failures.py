@@ -24,7 +24,7 @@ from sqlalchemy import text
 from scheduler.http.app import create_app
 from scheduler.store.database import Database
 from tests.conftest import AUTH, BRUSSELS, make_settings
-from tests.integration.test_webhooks import subscribe
+from tests.helpers import subscribe
 from tests.processes import Server, env_for, request
 from tests.receiver import Receiver
 

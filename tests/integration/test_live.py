@@ -19,8 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from scheduler.config import Settings
 from scheduler.http.app import create_app
 from scheduler.http.keys import DISPATCHER
-from tests.conftest import AUTH, make_settings
-from tests.integration.test_webhooks import create_event, local_in, subscribe
+from tests.conftest import AUTH
+from tests.helpers import create_event, fast_settings, local_in, subscribe
 from tests.receiver import Receiver
 from tests.sse import SSEReader
 
@@ -29,14 +29,7 @@ Client = TestClient[Any, Any]
 
 @pytest.fixture
 def live_settings(tmp_path: Path, database_url: str) -> Settings:
-    return make_settings(
-        tmp_path,
-        database_url,
-        allow_private_webhook_targets=True,
-        webhook_retry_schedule=(1, 1, 1),
-        sse_heartbeat_seconds=0.5,
-        scheduler_refill_seconds=1,
-    )
+    return fast_settings(tmp_path, database_url, sse_heartbeat_seconds=0.5)
 
 
 @pytest.fixture

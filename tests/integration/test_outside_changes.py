@@ -22,18 +22,14 @@ import pytest
 from sqlalchemy import text
 
 from scheduler.store.database import Database
-from scheduler.timezones import to_local
 from tests.conftest import AUTH, empty_database
+from tests.helpers import wall
 from tests.processes import CLI, Server, env_for
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.slow
 
 LOOKAHEAD = 6  # prepared 3 s before the instant
-
-
-def wall(at: datetime) -> str:
-    return to_local("Europe/Brussels", at).isoformat(timespec="milliseconds").split("+")[0]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

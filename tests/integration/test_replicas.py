@@ -16,18 +16,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from scheduler.timezones import to_local
 from tests.conftest import AUTH, empty_database
+from tests.helpers import wall
 from tests.processes import Server, env_for
 from tests.receiver import Receiver, same_message
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 EVENTS = 300
-
-
-def wall(at: datetime) -> str:
-    return to_local("Europe/Brussels", at).isoformat(timespec="milliseconds").split("+")[0]
 
 
 async def start_replicas(

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from scheduler.config import Settings
 from scheduler.http.app import create_app
 from tests.conftest import AUTH, make_settings
-from tests.integration.test_webhooks import create_event, local_in
+from tests.helpers import create_event, local_in
 from tests.sse import RawStream, ServeLikeServer, SSEReader
 
 Client = TestClient[Any, Any]

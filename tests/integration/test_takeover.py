@@ -22,16 +22,12 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from scheduler.timezones import to_local
 from tests.conftest import AUTH, empty_database
+from tests.helpers import wall
 from tests.processes import Server, env_for
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.slow
-
-
-def wall(at: datetime) -> str:
-    return to_local("Europe/Brussels", at).isoformat(timespec="milliseconds").split("+")[0]
 
 
 async def post(session: aiohttp.ClientSession, server: Server, path: str, body: Any) -> Any:
