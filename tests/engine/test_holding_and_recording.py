@@ -315,3 +315,40 @@ async def test_completions_wait_for_a_quiet_moment_then_write_in_one_batch(
         (TriggerState.FIRED.value, 0.25, None)
     }
     assert announced == []  # reminders change no event's state
+
+
+async def test_housekeeping_purges_idempotency_keys_past_their_retention(
+    tmp_path: Path,
+) -> None:
+    from scheduler.models import IdempotencyRecord
+    from scheduler.reminders.upkeep import Upkeep
+
+    clock = FakeClock(T0)
+    settings = make_settings(
+        tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'engine.db'}", idempotency_ttl_hours=24
+    )
+    async with database(tmp_path) as db:
+        async with db.session() as session:
+            for key, age in (("old", 25), ("fresh", 23)):
+                session.add(
+                    IdempotencyRecord(
+                        key=key,
+                        scope="create-event",
+                        fingerprint="f",
+                        resource_id="ev1",
+                        created_at=T0 - timedelta(hours=age),
+                    )
+                )
+        upkeep = Upkeep(
+            db,
+            settings,
+            clock,
+            owner="me",
+            senders=None,
+            prepared=None,
+            wake=lambda: None,  # type: ignore[arg-type]
+        )
+        await upkeep.housekeeping()
+        async with db.session() as session:
+            keys = set((await session.execute(select(IdempotencyRecord.key))).scalars())
+    assert keys == {"fresh"}
