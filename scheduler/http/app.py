@@ -176,10 +176,12 @@ async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
         if waiting is not None:
             waiting.cancel()
             await asyncio.wait({waiting}, timeout=DB_RETRY_MAX)
-        stopping.set()
-        for task in keeping:
-            task.cancel()
-            await asyncio.wait({task}, timeout=DB_RETRY_MAX)
+        stopping.set()  # a reload under way ends on its own: cancelling it inside a
+        # transaction would leave its connection unusable
+        if keeping:
+            _done, late = await asyncio.wait(keeping, timeout=DB_RETRY_MAX)
+            for task in late:
+                task.cancel()
         await dispatcher.stop()
         await client.close()
 

@@ -29,6 +29,16 @@ class Event(SQLModel, table=True):
     """A live webstream: what, where, and when in its own zone."""
 
     __tablename__ = "events"
+    __table_args__ = (
+        # streams an operator started and has not ended: live whatever their
+        # schedule says (the status view loads them at start)
+        sa.Index(
+            "ix_events_open_streams",
+            "actual_start",
+            sqlite_where=sa.text("actual_start IS NOT NULL AND actual_end IS NULL"),
+            postgresql_where=sa.text("actual_start IS NOT NULL AND actual_end IS NULL"),
+        ),
+    )
 
     id: str = DBField(default_factory=new_id, primary_key=True, max_length=32)
     title: str = DBField(max_length=200)

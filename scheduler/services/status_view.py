@@ -4,10 +4,11 @@ A stream's status is a function of its event row and the clock
 (``scheduler.status``), so this process keeps the rows that matter in memory
 and derives the status per request:
 
-- the *near* set: every event scheduled within ``window`` of now, and every
-  stream an operator started and has not ended. Loaded at start, reloaded
-  every ``reload_seconds`` as time moves on (the window is far wider than
-  the reload period, so an event enters it long before it can go live), and
+- the *near* set: every event scheduled to start between ``behind`` ago and
+  ``window`` ahead, and every stream an operator started and has not ended
+  (both read through an index). Loaded at start, reloaded
+  every ``RELOAD_SECONDS`` as time moves on (the window ahead is far wider
+  than the reload period, so an event enters it long before it can go live), and
   kept current between reloads by the change routing, on every replica;
 - a bounded cache (least recently used, ``capacity`` entries) of the other
   rows asked for, and of ids that do not exist (so a scan of random ids costs
@@ -37,8 +38,12 @@ from scheduler.timezones import Clock
 
 logger = logging.getLogger(__name__)
 
-WINDOW = timedelta(hours=36)
-RELOAD_SECONDS = 600.0
+WINDOW = timedelta(hours=1)  # ahead: far more than RELOAD_SECONDS, so nothing starts unseen
+#: how far back the near set reaches: a scheduled stream longer than this (not
+#: started by an operator) is answered from the bounded cache after this long
+#: and is missing from ``/api/live``
+BEHIND = timedelta(days=7)
+RELOAD_SECONDS = 300.0
 CAPACITY = 10_000
 LOOKUPS = 4
 
@@ -52,12 +57,14 @@ class StatusView:
         clock: Clock,
         *,
         window: timedelta = WINDOW,
+        behind: timedelta = BEHIND,
         capacity: int = CAPACITY,
         lookups: int = LOOKUPS,
     ) -> None:
         self.db = db
         self.clock = clock
         self.window = window
+        self.behind = behind
         self.capacity = capacity
         self._near: dict[str, Event] = {}
         self._cache: OrderedDict[str, Event | None] = OrderedDict()
@@ -73,7 +80,9 @@ class StatusView:
         self._during_reload = {}
         try:
             async with self.db.session() as session:
-                rows = await live_store.near(session, now=self.clock(), window=self.window)
+                rows = await live_store.near(
+                    session, now=self.clock(), ahead=self.window, behind=self.behind
+                )
             fresh = {e.id: e for e in rows}
             # changes heard while loading are at least as new as the rows read
             for event_id, event in self._during_reload.items():
@@ -168,7 +177,7 @@ class StatusView:
         now = self.clock()
         if event.actual_start is not None and event.actual_end is None:
             return event.status != "cancelled"
-        return event.start_utc <= now + self.window and event.end_utc >= now - self.window
+        return now - self.behind <= event.start_utc <= now + self.window
 
 
 def _state(event: Event, now: datetime) -> State:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -13,19 +13,24 @@ from scheduler.models import Event
 from scheduler.status import CANCELLED
 
 
-async def near(session: AsyncSession, *, now: datetime, window: timedelta) -> Sequence[Event]:
-    """Events scheduled to overlap ``now ± window``, and every stream an operator
-    started and has not ended (live whatever its schedule says)."""
-    result = await session.execute(
+async def near(
+    session: AsyncSession, *, now: datetime, ahead: timedelta, behind: timedelta
+) -> Sequence[Event]:
+    """Events scheduled to start within ``now - behind .. now + ahead`` (a range of
+    the start index), and every stream an operator started and has not ended
+    (live whatever its schedule says; a partial index holds them)."""
+    scheduled = await session.execute(
         select(Event).where(
-            or_(
-                and_(col(Event.start_utc) <= now + window, col(Event.end_utc) >= now - window),
-                and_(
-                    col(Event.actual_start).is_not(None),
-                    col(Event.actual_end).is_(None),
-                    col(Event.status) != CANCELLED,
-                ),
-            )
+            col(Event.start_utc) >= now - behind, col(Event.start_utc) <= now + ahead
         )
     )
-    return result.scalars().all()
+    rows = {event.id: event for event in scheduled.scalars().all()}
+    open_streams = await session.execute(
+        select(Event).where(
+            col(Event.actual_start).is_not(None),
+            col(Event.actual_end).is_(None),
+            col(Event.status) != CANCELLED,
+        )
+    )
+    rows.update((event.id, event) for event in open_streams.scalars().all())
+    return list(rows.values())

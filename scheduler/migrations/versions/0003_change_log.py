@@ -1,5 +1,6 @@
-"""change_log (committed changes for other processes on a SQLite file) and
-replicas (dispatchers judged by their liveness lock on PostgreSQL)
+"""change_log (committed changes for other processes on a SQLite file),
+replicas (dispatchers judged by their liveness lock on PostgreSQL) and an index
+of the streams an operator started and has not ended (the status view)
 
 Revision ID: 0003
 Revises: 0002
@@ -36,8 +37,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("owner"),
     )
 
+    open_streams = sa.text("actual_start IS NOT NULL AND actual_end IS NULL")
+    op.create_index(
+        "ix_events_open_streams",
+        "events",
+        ["actual_start"],
+        unique=False,
+        sqlite_where=open_streams,
+        postgresql_where=open_streams,
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_events_open_streams", table_name="events")
     op.drop_table("replicas")
     op.drop_index("ix_change_log_at", table_name="change_log")
     op.drop_table("change_log")
