@@ -13,12 +13,14 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
+
+from sqlalchemy.exc import DBAPIError
 
 from scheduler import __version__
 from scheduler.config import Settings, load_settings
 from scheduler.exceptions import SchedulerError
-from scheduler.logs import configure_logging
+from scheduler.logs import configure_logging, scrub
 from scheduler.models import EventCreate
 from scheduler.representation import event_public
 from scheduler.services.bus import ChangeBus
@@ -30,11 +32,36 @@ from scheduler.store.database import Database
 from scheduler.store.events import EventFilter
 from scheduler.timezones import system_clock
 
+PROG = "broadcast-scheduler"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line: the usage block is what ``--help`` is for."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _minutes(text: str) -> list[int] | None:
+    """``--reminders 30,5`` -> [30, 5]; the range is checked with the event.
+
+    An empty value means the default from settings, as it always has.
+    """
+    if not text:
+        return None
+    minutes = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            minutes.append(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{part}' is not a number of minutes") from None
+    return minutes
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="broadcast-scheduler", description="Live webstream scheduler"
-    )
+    parser = _Parser(prog=PROG, description="Live webstream scheduler")
     parser.add_argument("--version", action="version", version=__version__)
     parser.add_argument("--config", help="TOML settings file (default: $SCHEDULER_CONFIG)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -60,7 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--location")
     add.add_argument("--channel")
     add.add_argument(
-        "--reminders", help="minutes before start, comma-separated (default from settings)"
+        "--reminders",
+        type=_minutes,
+        help="minutes before start, comma-separated (default from settings)",
     )
     listing = ev.add_parser("list", help="list events by start time")
     listing.add_argument("--status", choices=[s.value for s in State])
@@ -94,9 +123,7 @@ async def _events(settings: Settings, args: argparse.Namespace) -> int:
     async def work(service: EventService) -> int:
         now = system_clock()
         if args.events_command == "add":
-            reminders = (
-                [int(m) for m in args.reminders.split(",") if m.strip()] if args.reminders else None
-            )
+            reminders = args.reminders
             data = EventCreate(
                 title=args.title,
                 timezone=args.timezone,
@@ -160,10 +187,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_db_upgrade(settings))
         return asyncio.run(_events(settings, args))
     except SchedulerError as err:
-        print(f"broadcast-scheduler: {err.message}", file=sys.stderr)
-        return 2
+        return _fail(err.message)
     except ValueError as err:  # pydantic's ValidationError for CLI input
-        print(f"broadcast-scheduler: {err}", file=sys.stderr)
-        return 2
+        return _fail(str(err))
+    except DBAPIError as err:
+        # what the driver says is the useful part ('database "x" does not exist',
+        # 'password authentication failed'); scrubbed like a log line
+        said = str(err.orig).strip().splitlines()[0] if str(err.orig).strip() else ""
+        return _fail(f"the database is unavailable: {said or type(err.orig).__name__}")
+    except OSError as err:  # the data directory or database file cannot be made
+        return _fail(str(err))
     except KeyboardInterrupt:
         return 130
+
+
+def _fail(message: str) -> int:
+    """An error is one line on stderr (never a traceback) and exit code 2."""
+    print(f"{PROG}: {scrub(message)}", file=sys.stderr)
+    return 2

@@ -18,26 +18,14 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from scheduler.config import Settings
 from scheduler.http.app import create_app
 from tests.conftest import AUTH, make_settings
-from tests.helpers import create_event, fast_settings, local_in, settled_delivery, subscribe
+from tests.helpers import create_event, local_in, settled_delivery, subscribe
 from tests.processes import CLI, Server, env_for
 from tests.receiver import Receiver
 
 Client = TestClient[Any, Any]
 MARGIN = 0.5  # seconds of scheduling slack allowed on a busy 2-core machine
-
-
-@pytest.fixture
-def failure_settings(tmp_path: Path, database_url: str) -> Settings:
-    return fast_settings(tmp_path, database_url)
-
-
-@pytest.fixture
-async def app_client(aiohttp_client: Any, failure_settings: Settings) -> Client:
-    client: Client = await aiohttp_client(create_app(failure_settings))
-    return client
 
 
 def instant(text: str) -> datetime:

@@ -33,8 +33,8 @@ from aiohttp.test_utils import TestClient
 
 from scheduler.config import Settings
 from scheduler.http.app import create_app
-from scheduler.timezones import to_local
-from tests.conftest import AUTH, make_settings
+from tests.conftest import AUTH
+from tests.helpers import create_event, fast_settings, local_in
 from tests.receiver import Receiver
 
 Client = TestClient[Any, Any]
@@ -223,21 +223,14 @@ def hostile_paths() -> list[str]:
     return [*BEHAVIOURS, *forms, *(f"{form}-429" for form in forms[:4])]
 
 
-def local_in(seconds: float) -> str:
-    at = datetime.now(UTC) + timedelta(seconds=seconds)
-    return to_local("UTC", at).strftime("%Y-%m-%dT%H:%M:%S")
-
-
 def hostile_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "allow_private_webhook_targets": True,
         "webhook_timeout_seconds": TIMEOUT,
         "webhook_response_excerpt_bytes": EXCERPT,
         "webhook_retry_schedule": (60,),  # one attempt each within the test
-        "scheduler_refill_seconds": 1,
+        **overrides,
     }
-    values.update(overrides)
-    return make_settings(tmp_path, database_url, **values)
+    return fast_settings(tmp_path, database_url, **values)
 
 
 @pytest.fixture
@@ -258,17 +251,7 @@ async def subscribe(client: Client, url: str) -> dict[str, Any]:
 
 
 async def start_event(client: Client, seconds: float) -> dict[str, Any]:
-    body = {
-        "title": "EP webstream",
-        "timezone": "UTC",
-        "start": local_in(seconds),
-        "end": local_in(seconds + 3600),
-        "reminders": [],
-    }
-    resp = await client.post("/api/events", json=body, headers=AUTH)
-    assert resp.status == 201, await resp.text()
-    event: dict[str, Any] = await resp.json()
-    return event
+    return await create_event(client, start=local_in(seconds), end=local_in(seconds + 3600))
 
 
 async def settled_log(client: Client, sub_id: str, count: int, deadline: float) -> list[Any]:

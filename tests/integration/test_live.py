@@ -28,14 +28,9 @@ Client = TestClient[Any, Any]
 
 
 @pytest.fixture
-def live_settings(tmp_path: Path, database_url: str) -> Settings:
+def webhook_settings(tmp_path: Path, database_url: str) -> Settings:
+    """The shared settings with a short heartbeat; ``app_client`` serves them."""
     return fast_settings(tmp_path, database_url, sse_heartbeat_seconds=0.5)
-
-
-@pytest.fixture
-async def app_client(aiohttp_client: Any, live_settings: Settings) -> Client:
-    client: Client = await aiohttp_client(create_app(live_settings))
-    return client
 
 
 @pytest.fixture
@@ -247,9 +242,9 @@ async def test_status_and_readiness(app_client: Client) -> None:
 
 
 async def test_overdue_triggers_make_status_unhealthy(
-    aiohttp_client: Any, live_settings: Settings
+    aiohttp_client: Any, webhook_settings: Settings
 ) -> None:
-    settings = live_settings.model_copy(update={"status_overdue_seconds": 0.5})
+    settings = webhook_settings.model_copy(update={"status_overdue_seconds": 0.5})
     client: Client = await aiohttp_client(create_app(settings))
     await client.app[DISPATCHER].stop()  # nothing fires
     await create_event(client, start=local_in(1), end=local_in(3600))

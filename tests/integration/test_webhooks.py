@@ -19,24 +19,12 @@ from tests.conftest import AUTH, make_settings
 from tests.helpers import (
     Client,
     create_event,
-    fast_settings,
     local_in,
     settled_delivery,
     settled_triggers,
     subscribe,
 )
 from tests.receiver import Receiver
-
-
-@pytest.fixture
-def webhook_settings(tmp_path: Path, database_url: str) -> Settings:
-    return fast_settings(tmp_path, database_url)
-
-
-@pytest.fixture
-async def app_client(aiohttp_client: Any, webhook_settings: Settings) -> Client:
-    client: Client = await aiohttp_client(create_app(webhook_settings))
-    return client
 
 
 async def test_started_and_ended_fire_on_time(app_client: Client, receiver: Receiver) -> None:
