@@ -77,7 +77,7 @@ def wrk(url: str, seconds: float, headers: dict[str, str] | None = None) -> tupl
 
 
 async def run(options: Options) -> Report:
-    seconds = 2.0 if options.quick else 5.0
+    seconds = 1.0 if options.quick else 5.0
     report = Report("read", "postgresql" if options.postgres else "sqlite")
     with tempfile.TemporaryDirectory() as folder:
         async with bench_database(options) as url:

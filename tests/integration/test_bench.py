@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +15,18 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[2]
 
 
+#: every benchmark; ``read`` needs wrk (Debian's package; CI installs it, the
+#: bench installs it when it may), so without it the others still run here
+NAMES = ["fire", "burst", "feed", "scale", "api", "sse", "read"]
+
+
 def test_quick_benchmarks_print_every_table(tmp_path: Path) -> None:
+    names = NAMES if shutil.which("wrk") else NAMES[:-1]
     results = tmp_path / "results.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
     env["BENCH_RESULTS"] = str(results)
     run = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick"],
+        [sys.executable, "-m", "bench", "--quick", *names],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -27,17 +34,10 @@ def test_quick_benchmarks_print_every_table(tmp_path: Path) -> None:
         timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    for name in ("fire", "burst", "feed", "scale", "api", "sse"):
+    for name in names:
         assert f"== {name} (sqlite)" in run.stdout
     lines = [json.loads(line) for line in results.read_text().splitlines()]
-    assert [entry["benchmark"] for entry in lines] == [
-        "fire",
-        "burst",
-        "feed",
-        "scale",
-        "api",
-        "sse",
-    ]
+    assert [entry["benchmark"] for entry in lines] == names
     for entry in lines:
         assert entry["rows"] and entry["quick"] is True
     fire = lines[0]["rows"]
