@@ -5,8 +5,9 @@ database: the first run is *cold* (nothing measured or warmed up yet: the burst
 users meet after a restart) and is reported on its own; the others are *warm*.
 Warm means the process (imports, the receiver, the page cache): every run is a
 fresh app, so its pacing starts from the cold estimate each time. A note per
-run says when the burst's preparation began and the cost a trigger it measured,
-so a late burst shows whether it was prepared too late or sent too slowly.
+run says when the burst's preparation began and the pacing's estimate of the
+cost a trigger after it (an EWMA, so not one pass's cost), so a late burst
+shows whether it was prepared too late or sent too slowly.
 
 Lateness is receipt time minus due time, measured by the receiver (its own
 process). The baseline does the minimum in the same run: ``loop.call_at`` at
@@ -62,7 +63,7 @@ class ServiceRun:
 
     lateness: list[float]
     prepared_ahead: float  # seconds from the first claim of the burst to its first due time
-    seconds_per_trigger: float  # the preparation cost the run measured (its pacing's estimate)
+    seconds_per_trigger: float  # the pacing's estimate after the run (an EWMA)
 
 
 async def _service(count: int, receiver: str, options: Options) -> ServiceRun:
@@ -175,7 +176,7 @@ async def run(options: Options) -> Report:
     for number, run_ in enumerate(runs, 1):
         report.notes.append(
             f"run {number} ({'cold' if number == 1 else 'warm'}): preparation began"
-            f" {run_.prepared_ahead:.2f} s before the first due time; measured"
-            f" {run_.seconds_per_trigger * 1000:.2f} ms a trigger"
+            f" {run_.prepared_ahead:.2f} s before the first due time; pacing's estimate"
+            f" after it {run_.seconds_per_trigger * 1000:.2f} ms a trigger"
         )
     return report
