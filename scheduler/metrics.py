@@ -7,6 +7,8 @@ state, backlog) are refreshed when ``/metrics`` is scraped.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -20,6 +22,9 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        #: (method, route, status) -> the request counter and latency histogram
+        #: children: looking a labelled child up costs more than counting
+        self._request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         r = self.registry
         self.http_requests = Counter(
             "scheduler_http_requests_total",
@@ -83,3 +88,17 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+    def request_series(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        """The counter and (except for streams) latency histogram of one kind of
+        request. Routes are templates and statuses few, so the cache stays small."""
+        key = (method, route, status)
+        found = self._request_series.get(key)
+        if found is None:
+            timed = None
+            if not route.endswith("/stream"):  # streams last as long as the client stays
+                timed = self.http_latency.labels(method, route)
+            found = (self.http_requests.labels(method, route, str(status)), timed)
+            if len(self._request_series) < 10_000:
+                self._request_series[key] = found
+        return found

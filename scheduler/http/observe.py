@@ -50,19 +50,19 @@ async def observe_middleware(request: web.Request, handler: Any) -> web.StreamRe
     finally:
         elapsed = time.perf_counter() - started
         route = route_name(request)
-        metrics = request.app[METRICS]
-        metrics.http_requests.labels(request.method, route, str(status)).inc()
-        if not route.endswith("/stream"):  # streams last as long as the client stays
-            metrics.http_latency.labels(request.method, route).observe(elapsed)
-        extra: dict[str, Any] = {
-            "action": "request",
-            "method": request.method,
-            "path": request.path[:MAX_LOGGED],
-            "status": status,
-            "ms": round(elapsed * 1000, 2),
-        }
-        if "id" in request.match_info:
-            extra["event_id" if "/events/" in route else "subscription_id"] = request.match_info[
-                "id"
-            ]
-        logger.info("%s %s %s", request.method, logged_target(request), status, extra=extra)
+        counted, timed = request.app[METRICS].request_series(request.method, route, status)
+        counted.inc()
+        if timed is not None:
+            timed.observe(elapsed)
+        if logger.isEnabledFor(logging.INFO):  # the dict below costs on every request
+            extra: dict[str, Any] = {
+                "action": "request",
+                "method": request.method,
+                "path": request.path[:MAX_LOGGED],
+                "status": status,
+                "ms": round(elapsed * 1000, 2),
+            }
+            if "id" in request.match_info:
+                key = "event_id" if "/events/" in route else "subscription_id"
+                extra[key] = request.match_info["id"]
+            logger.info("%s %s %s", request.method, logged_target(request), status, extra=extra)
