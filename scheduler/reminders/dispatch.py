@@ -156,6 +156,8 @@ class Dispatcher:
         if self.db.dialect == "postgresql":
             self._replica_lock = ReplicaLock(self.db, self.owner)
             await self._replica_lock.take()
+            # a predecessor that died under this replica_id left claims: ours now
+            await self.upkeep.take_over_previous(owners={self.owner})
             every.append(("dead-replicas", DEAD_CHECK_SECONDS, self.upkeep.take_over_dead))
         self.timing.start(every=every, first="refill")
         logger.info("dispatcher started as %s", self.owner, extra={"action": "startup"})
@@ -250,7 +252,9 @@ class Dispatcher:
 
     def withdraw(self, event_id: str) -> None:
         """An event changed: drop what was prepared for it (its change has taken the
-        triggers back in the database; they are prepared again from the new data)."""
+        triggers back in the database; they are prepared again from the new data).
+        They are also given back here: a pass that claimed them again between the
+        change's commit and this notice must not leave them claimed for ever."""
         dropped = self.prepared.withdraw(lambda p: p.trigger.event_id != event_id)
         if dropped:
             logger.info(
@@ -258,6 +262,7 @@ class Dispatcher:
                 len(dropped),
                 extra={"action": "fire", "event_id": event_id},
             )
+            self._spawn(self.upkeep.give_back(dropped))
 
     async def revalidate(self) -> None:
         """Changes may have been missed: keep only what this process still holds."""

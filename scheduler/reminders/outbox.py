@@ -114,13 +114,28 @@ class Outbox:
         return retry_at
 
 
+#: a first attempt sent this much after its instant says how late it really is
+RESTAMP_AFTER_SECONDS = 0.1
+
+
 def restamped(claimed: Sequence[Delivery], now: datetime) -> dict[str, str]:
     """Bodies of never-attempted deliveries sent after their instant, restamped
-    with the lateness they really have."""
+    with the lateness they really have. A body that cannot be restamped (an odd
+    one from an older version) goes out as it is: it must never stop the drain."""
     bodies: dict[str, str] = {}
     for delivery in claimed:
-        if delivery.attempts == 0 and delivery.next_attempt_at < now:
+        late = (now - delivery.next_attempt_at).total_seconds()
+        if delivery.attempts or late < RESTAMP_AFTER_SECONDS:
+            continue
+        try:
             body = restamp(delivery.payload, now=now)
-            if body is not None:
-                bodies[delivery.id] = body
+        except Exception:
+            logger.warning(
+                "could not restamp delivery %s; sent as prepared",
+                delivery.id,
+                extra={"action": "deliver", "delivery_id": delivery.id},
+            )
+            continue
+        if body is not None:
+            bodies[delivery.id] = body
     return bodies

@@ -23,7 +23,7 @@ from scheduler.store import deliveries as delivery_store
 from scheduler.store import idempotency as idempotency_store
 from scheduler.store import triggers as trigger_store
 from scheduler.store.database import Database
-from scheduler.store.replicas import release_dead
+from scheduler.store.replicas import DeadReplicas
 from scheduler.timezones import Clock
 
 logger = logging.getLogger(__name__)
@@ -49,13 +49,15 @@ class Upkeep:
         self.senders = senders
         self.prepared = prepared
         self._wake = wake
+        self._dead = DeadReplicas(db, owner)
 
-    async def take_over_previous(self) -> None:
-        """SQLite, at start: this is the only dispatcher on the file, so claims
-        left by a process that died are ours to take over now, not after their lease."""
+    async def take_over_previous(self, owners: set[str] | None = None) -> None:
+        """At start: claims left by a process that died are ours to take over now,
+        not after their lease: all of them on SQLite (this is the only dispatcher on
+        the file), those of a predecessor under this ``replica_id`` on PostgreSQL."""
         async with self.db.session() as session:
-            triggers = await claims.release_all(session, trigger_store.QUEUE)
-            deliveries = await claims.release_all(session, delivery_store.QUEUE)
+            triggers = await claims.release_all(session, trigger_store.QUEUE, owners=owners)
+            deliveries = await claims.release_all(session, delivery_store.QUEUE, owners=owners)
         if triggers or deliveries:
             logger.warning(
                 "took over %d trigger and %d delivery claims left by a previous process",
@@ -67,7 +69,7 @@ class Upkeep:
     async def take_over_dead(self) -> None:
         """PostgreSQL: return the claims of replicas that died to waiting, at once."""
         try:
-            dead, triggers, deliveries = await release_dead(self.db, me=self.owner)
+            dead, triggers, deliveries = await self._dead.release()
         except Exception:
             logger.exception("looking for dead replicas failed", extra={"action": "recover"})
             return

@@ -64,7 +64,7 @@ def route(
         webhooks.subscribe(bus.publish)
     # listeners
     if feeds is not None:
-        bus.subscribe(feeds.on_change)
+        bus.subscribe(_about_events(feeds.on_change))
     if status is not None:  # before the live hub: a pushed status and a polled one agree
         bus.subscribe(status.on_change)
     if live is not None:
@@ -77,6 +77,18 @@ def route(
 
         dispatcher.lifecycle_listeners.append(announce)
     return bus
+
+
+def _about_events(
+    listener: Callable[[Change], Awaitable[None]],
+) -> Callable[[Change], Awaitable[None]]:
+    """Only event changes and ``resync`` (a webhook changes no feed)."""
+
+    async def on_change(change: Change) -> None:
+        if change.kind.about_event or change.kind is ChangeKind.RESYNC:
+            await listener(change)
+
+    return on_change
 
 
 def _live_listener(hub: LiveHub, clock: Clock) -> Callable[[Change], Awaitable[None]]:

@@ -12,7 +12,9 @@ its lock, and removes itself when it stops cleanly) are judged by their lock:
 a process that never took one (an older version during a rolling upgrade)
 keeps its claims until their lease expires.
 
-The survivor takes the dead owner's lock only inside its own transaction
+A lock must be seen free at two checks ``CONFIRM_SECONDS`` apart (a live replica
+whose lock connection dropped re-takes it within a probe). The survivor takes
+the dead owner's lock only inside its own transaction
 (``pg_try_advisory_xact_lock``), so a replica restarting under the same id
 waits for that transaction, then holds its lock again.
 """
@@ -36,7 +38,11 @@ logger = logging.getLogger(__name__)
 
 KEY = "broadcast-scheduler replica:"
 TAKE_SECONDS = 10.0  # a restart under the same id waits this long for its old lock
-PROBE_SECONDS = 2.0  # how often the lock's connection is checked
+PROBE_SECONDS = 1.0  # how often the lock's connection is checked (and re-taken)
+#: a listed replica is dead when its lock is free at two checks at least this far
+#: apart: a live one whose lock connection dropped takes its lock again within a
+#: probe or two, and must not have its claims taken meanwhile
+CONFIRM_SECONDS = 2.0
 
 
 class ReplicaLock:
@@ -57,22 +63,27 @@ class ReplicaLock:
     async def _connect(self, *, wait: float) -> None:
         url = self.db.engine.url.set(drivername="postgresql")
         connection = await asyncpg.connect(url.render_as_string(hide_password=False), timeout=5)
-        deadline = asyncio.get_running_loop().time() + wait
-        while True:
-            got = await connection.fetchval(
-                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", KEY + self.owner
-            )
-            if got:
-                self._connection = connection
-                await self._register()
-                return
-            if asyncio.get_running_loop().time() >= deadline:
-                await connection.close()
-                raise RuntimeError(
-                    f"another live process dispatches as replica {self.owner!r}: "
-                    "give each replica its own SCHEDULER_REPLICA_ID"
+        try:
+            deadline = asyncio.get_running_loop().time() + wait
+            while True:
+                got = await connection.fetchval(
+                    "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", KEY + self.owner
                 )
-            await asyncio.sleep(0.2)
+                if got:
+                    self._connection = connection
+                    await self._register()
+                    return
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise RuntimeError(
+                        f"another live process dispatches as replica {self.owner!r}: "
+                        "give each replica its own SCHEDULER_REPLICA_ID"
+                    )
+                await asyncio.sleep(0.2)
+        except BaseException:
+            if self._connection is not connection:
+                with contextlib.suppress(Exception):
+                    await connection.close(timeout=2)
+            raise
 
     async def _register(self) -> None:
         """List this replica as one whose liveness its lock tells."""
@@ -127,27 +138,40 @@ class ReplicaLock:
         await self._close()
 
 
-async def release_dead(db: Database, *, me: str) -> tuple[set[str], int, int]:
-    """Return the claims of listed replicas whose liveness lock is free to waiting,
-    and forget those replicas. Returns the dead owners and how many triggers and
-    deliveries came back."""
-    async with db.session() as session:
-        listed = await session.execute(
-            text("SELECT owner FROM replicas WHERE owner <> :me ORDER BY owner"), {"me": me}
-        )
-        dead = set()
-        for owner in listed.scalars().all():
-            free = await session.execute(
-                text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"),
-                {"key": KEY + owner},
+class DeadReplicas:
+    """Finds listed replicas whose lock stays free, and returns their claims."""
+
+    def __init__(self, db: Database, me: str) -> None:
+        self.db = db
+        self.me = me
+        self._free_since: dict[str, float] = {}  # owner -> loop time its lock was first seen free
+
+    async def release(self) -> tuple[set[str], int, int]:
+        """Return the claims of replicas dead for sure to waiting, and forget them.
+        Returns the dead owners and how many triggers and deliveries came back."""
+        now = asyncio.get_running_loop().time()
+        async with self.db.session() as session:
+            listed = await session.execute(
+                text("SELECT owner FROM replicas WHERE owner <> :me ORDER BY owner"),
+                {"me": self.me},
             )
-            if free.scalar_one():
-                dead.add(owner)
-        if not dead:
-            return dead, 0, 0
-        triggers = await claims.release_all(session, trigger_store.QUEUE, owners=dead)
-        deliveries = await claims.release_all(session, delivery_store.QUEUE, owners=dead)
-        await session.execute(
-            text("DELETE FROM replicas WHERE owner = ANY(:dead)"), {"dead": sorted(dead)}
-        )
-    return dead, triggers, deliveries
+            free = set()
+            for owner in listed.scalars().all():
+                result = await session.execute(
+                    text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"),
+                    {"key": KEY + owner},
+                )
+                if result.scalar_one():
+                    free.add(owner)
+            self._free_since = {o: self._free_since.get(o, now) for o in free}
+            dead = {o for o, since in self._free_since.items() if now - since >= CONFIRM_SECONDS}
+            if not dead:
+                return dead, 0, 0
+            triggers = await claims.release_all(session, trigger_store.QUEUE, owners=dead)
+            deliveries = await claims.release_all(session, delivery_store.QUEUE, owners=dead)
+            await session.execute(
+                text("DELETE FROM replicas WHERE owner = ANY(:dead)"), {"dead": sorted(dead)}
+            )
+        for owner in dead:
+            self._free_since.pop(owner, None)
+        return dead, triggers, deliveries
