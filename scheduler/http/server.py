@@ -210,8 +210,12 @@ async def serve(app: web.Application, settings: Settings) -> None:
         # collection paused a broadcast by ~0.8 s.
         gc.freeze()
         gc.set_threshold(GC_YOUNG, GC_MIDDLE, GC_OLD)
+        logger.info(
+            "listening on http://%s:%d", settings.host, settings.port, extra={"action": "startup"}
+        )
         await stop.wait()
     finally:
         await runner.cleanup()  # stops listening, lets requests finish, runs cleanup_ctx
         for sig in signals:
             loop.remove_signal_handler(sig)
+        logger.info("stopped", extra={"action": "shutdown"})

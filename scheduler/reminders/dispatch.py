@@ -257,7 +257,7 @@ class Dispatcher:
         change's commit and this notice must not leave them claimed for ever."""
         dropped = self.prepared.withdraw(lambda p: p.trigger.event_id != event_id)
         if dropped:
-            logger.info(
+            logger.debug(
                 "withdrew %d prepared triggers of a changed event",
                 len(dropped),
                 extra={"action": "fire", "event_id": event_id},

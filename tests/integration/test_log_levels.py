@@ -40,7 +40,12 @@ def test_an_idle_server_logs_its_start_and_no_library_routine(tmp_path: Path) ->
     started = [line for line in lines if "action=startup" in line]
     assert any("database ready" in line for line in started)
     assert any("dispatcher started" in line for line in started)
-    assert len(lines) == len(started) <= 3, lines  # nothing per second
+    assert any("listening on http://" in line for line in started)
+    stopped = [line for line in lines if "action=shutdown" in line]
+    assert [line.split(" scheduler.")[1] for line in stopped] == [
+        "http.server: stopped action=shutdown"
+    ]
+    assert len(lines) == len(started) + len(stopped) <= 5, lines  # nothing per second
 
 
 def test_debug_lets_the_libraries_speak(tmp_path: Path) -> None:
