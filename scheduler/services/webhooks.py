@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from scheduler.reminders.dispatch import Dispatcher
 
 MAX_LOG_PAGE = 200
+#: how long a ping or redelivery is kept from the drain while its request attempts it
+INLINE_ATTEMPT_GRACE = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,11 @@ class WebhookService:
             type=PING_TYPE,
             payload=build_body(type_=PING_TYPE, now=now, event=None, extra={"webhook_id": sub.id}),
             state=DeliveryState.PENDING.value,
-            next_attempt_at=now,
+            # due a little later: the attempt below claims it by id at once, and a
+            # drain running meanwhile must not take it from this request (its answer
+            # would then show "delivering"); should this process die first, any
+            # process sends it then
+            next_attempt_at=now + INLINE_ATTEMPT_GRACE,
             created_at=now,
         )
         async with self.db.session() as session:
@@ -204,7 +210,10 @@ class WebhookService:
         """Queue the delivery again now, with the same ``webhook-id`` and body."""
         await self.delivery(sub_id, delivery_id)
         async with self.db.session() as session:
-            await delivery_store.requeue(session, delivery_id, now=self.clock())
+            # due a little later, as a ping: the attempt below claims it by id
+            await delivery_store.requeue(
+                session, delivery_id, now=self.clock() + INLINE_ATTEMPT_GRACE
+            )
         if self.dispatcher is not None:
             await self.dispatcher.attempt_now(delivery_id)
         return await self.delivery(sub_id, delivery_id)
