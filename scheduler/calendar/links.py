@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import quote, urlencode, urlsplit
 
 from scheduler.models import Event
@@ -29,30 +30,59 @@ def _stamp(event_time: str) -> str:
 
 
 def event_links(event: Event, base: str, *, start_utc: str, end_utc: str) -> dict[str, str]:
-    ics = f"{base}/events/{event.id}.ics"
-    details = "\n\n".join(x for x in (event.description, event.stream_url) if x)
+    """The event's links. Encoding them is most of the cost of a list page (two
+    ``urlencode`` calls an event), so they are kept per distinct input."""
+    return dict(
+        _event_links(
+            event.id,
+            event.title,
+            event.description,
+            event.stream_url,
+            event.location,
+            event.timezone,
+            base,
+            start_utc,
+            end_utc,
+        )
+    )
+
+
+@functools.lru_cache(maxsize=8192)
+def _event_links(
+    event_id: str,
+    title: str,
+    description: str | None,
+    stream_url: str | None,
+    location: str | None,
+    timezone: str,
+    base: str,
+    start_utc: str,
+    end_utc: str,
+) -> tuple[tuple[str, str], ...]:
+    ics = f"{base}/events/{event_id}.ics"
+    details = "\n\n".join(x for x in (description, stream_url) if x)
     google = {
         "action": "TEMPLATE",
-        "text": event.title,
+        "text": title,
         "dates": f"{_stamp(start_utc)}/{_stamp(end_utc)}",
-        "ctz": event.timezone,
+        "ctz": timezone,
         "details": details,
-        "location": event.location or event.stream_url or "",
+        "location": location or stream_url or "",
     }
     outlook = {
         "path": "/calendar/action/compose",
         "rru": "addevent",
-        "subject": event.title,
+        "subject": title,
         "startdt": start_utc,
         "enddt": end_utc,
         "body": details,
-        "location": event.location or event.stream_url or "",
+        "location": location or stream_url or "",
     }
-    return {
-        "self": f"{base}/api/events/{event.id}",
-        "ics": ics,
-        "webcal": webcal(ics),
-        "google_calendar": "https://calendar.google.com/calendar/render?" + urlencode(google),
-        "outlook": "https://outlook.live.com/calendar/0/deeplink/compose?" + urlencode(outlook),
-        "status": f"{base}/api/events/{event.id}/status",
-    }
+    return (
+        ("self", f"{base}/api/events/{event_id}"),
+        ("ics", ics),
+        ("webcal", webcal(ics)),
+        ("google_calendar", "https://calendar.google.com/calendar/render?" + urlencode(google)),
+        ("outlook", "https://outlook.live.com/calendar/0/deeplink/compose?" + urlencode(outlook)),
+        ("status", f"{base}/api/events/{event_id}/status"),
+    )
