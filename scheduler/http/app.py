@@ -41,7 +41,7 @@ from scheduler.http.observe import observe_middleware
 from scheduler.http.problems import error_middleware
 from scheduler.http.server import name_server
 from scheduler.metrics import Metrics
-from scheduler.reminders.dispatch import Dispatcher, default_owner
+from scheduler.reminders.dispatch import Dispatcher
 from scheduler.services.bus import ChangeBus
 from scheduler.services.events import EventService
 from scheduler.services.feeds import FeedService
@@ -51,6 +51,7 @@ from scheduler.services.routing import route
 from scheduler.services.status_view import RELOAD_SECONDS as STATUS_RELOAD_SECONDS
 from scheduler.services.status_view import StatusView
 from scheduler.services.webhooks import WebhookService
+from scheduler.store.changes import this_process
 from scheduler.store.clock import DatabaseClock
 from scheduler.store.database import Database
 from scheduler.timezones import Clock, system_clock
@@ -69,7 +70,7 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     if isinstance(clock, DatabaseClock):
         clock.attach(db)
     app[DATABASE] = db
-    app[BUS] = ChangeBus(db, settings.replica_id or default_owner())
+    app[BUS] = ChangeBus(db, this_process(settings.replica_id))
     app[EVENTS] = EventService(db, settings, clock)
     app[FEEDS] = FeedService(db, settings, clock, app[METRICS])
     yield

@@ -24,6 +24,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +41,13 @@ from scheduler.reminders.preparing import Preparer
 from scheduler.reminders.sending import BURST_SETTLE_SECONDS, Senders
 from scheduler.reminders.timing import Timing
 from scheduler.reminders.upkeep import Upkeep
-from scheduler.store.changes import this_process as default_owner
+from scheduler.store.changes import this_process
 from scheduler.store.database import Database
 from scheduler.store.replicas import ReplicaLock
 from scheduler.timezones import Clock
 from scheduler.webhooks.delivery import WebhookClient
 
-__all__ = ["DispatchLocked", "Dispatcher", "default_owner"]
+__all__ = ["DispatchLocked", "Dispatcher"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class Dispatcher:
         self.settings = settings
         self.clock = clock
         self.metrics = metrics or Metrics()
-        self.owner = settings.replica_id or default_owner()
+        self.owner = this_process(settings.replica_id)
         self.lease = timedelta(seconds=settings.claim_lease_seconds)
         #: called with the events whose scheduled start or end was just processed
         self.lifecycle_listeners: list[Callable[[list[Event]], Awaitable[None]]] = []
@@ -92,7 +93,7 @@ class Dispatcher:
             clock,
             self.metrics,
             owner=self.owner,
-            quiet=self._quiet_for_outcomes,
+            quiet=partial(self._quiet, slow_after=BURST_SETTLE_SECONDS),
             schedule_retry=lambda at: self.horizon.hold_retry(at),
             written=self.senders.forget,
         )
@@ -288,19 +289,14 @@ class Dispatcher:
                 self.senders.send(message)
         self.completions.came(due, items)
 
-    async def _quiet(self) -> None:
+    async def _quiet(self, slow_after: float | None = None) -> None:
         """Wait for a moment when bookkeeping does not hold up sending: no prepared
-        message due in a moment, no burst still going out."""
+        message due in a moment, no burst still going out. With ``slow_after``, a
+        receiver slow to answer does not hold up the outcomes (and so the retries)
+        of the others."""
         await asyncio.sleep(0)  # and let writes arriving alongside join the batch
         await self.prepared.until_quiet(WRITE_WAIT_SECONDS)
-        await self.senders.caught_up()
-
-    async def _quiet_for_outcomes(self) -> None:
-        """As :meth:`_quiet`, but a receiver slow to answer does not hold up the
-        outcomes (and so the retries) of the others."""
-        await asyncio.sleep(0)
-        await self.prepared.until_quiet(WRITE_WAIT_SECONDS)
-        await self.senders.caught_up(slow_after=BURST_SETTLE_SECONDS)
+        await self.senders.caught_up(slow_after=slow_after)
 
     async def _announce(self, lifecycle_events: list[Event]) -> None:
         for listener in self.lifecycle_listeners:

@@ -40,8 +40,8 @@ from scheduler.models import (
 )
 from scheduler.models.changes import Change, ChangeKind
 from scheduler.reminders.planning import SCHEDULED_TYPES, plan_schedule, trigger_id
+from scheduler.services.publishing import ChangePublisher
 from scheduler.status import CANCELLED, SCHEDULED
-from scheduler.store import changes as change_store
 from scheduler.store import events as event_store
 from scheduler.store import idempotency as idempotency_store
 from scheduler.store import triggers as trigger_store
@@ -154,26 +154,15 @@ class EventService:
         self.db = db
         self.settings = settings
         self.clock = clock
-        #: who made the changes, for other processes (they skip their own)
-        self.origin = origin or settings.replica_id or this_process()
-        self._listeners: list[Listener] = []
+        self.changes = ChangePublisher(origin or this_process(settings.replica_id))
 
-    async def _record(self, session: Session, kind: ChangeKind, event_id: str) -> None:
-        """Tell other processes, in the change's own transaction (the CLI too)."""
-        await change_store.record(session, self.origin, [(kind, event_id)])
+    @property
+    def origin(self) -> str:
+        return self.changes.origin
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener`` after every committed change."""
-        self._listeners.append(listener)
-
-    async def _notify(self, change: EventChange) -> None:
-        for listener in self._listeners:
-            try:
-                await listener(change)
-            except Exception:
-                logger.exception(
-                    "event listener failed", extra={"action": "notify", "event_id": change.event_id}
-                )
+        self.changes.subscribe(listener)
 
     async def get(self, event_id: str) -> Event:
         async with self.db.session() as session:
@@ -230,8 +219,10 @@ class EventService:
             async with self.db.session() as session:
                 await event_store.add(session, event)
                 await self._replan(session, event)
-                await self._record(session, ChangeKind.CREATED, event.id)
-            await self._notify(EventChange(ChangeKind.CREATED, event.id, event, event.channel))
+                await self.changes.record(session, ChangeKind.CREATED, event.id)
+            await self.changes.publish(
+                EventChange(ChangeKind.CREATED, event.id, event, event.channel)
+            )
             return event, False
 
         fp = fingerprint(data)
@@ -255,10 +246,12 @@ class EventService:
                     )
                     await event_store.add(session, event)
                     await self._replan(session, event)
-                    await self._record(session, ChangeKind.CREATED, event.id)
+                    await self.changes.record(session, ChangeKind.CREATED, event.id)
             except StoreConflict:
                 continue  # a concurrent request with the same key won; replay its result
-            await self._notify(EventChange(ChangeKind.CREATED, event.id, event, event.channel))
+            await self.changes.publish(
+                EventChange(ChangeKind.CREATED, event.id, event, event.channel)
+            )
             return event, False
         raise Conflict("a request with this Idempotency-Key is being processed; retry shortly")
 
@@ -320,9 +313,11 @@ class EventService:
                     type_=EventType.UPDATED,
                     now=now,
                 )
-                await self._record(session, ChangeKind.UPDATED, event.id)
+                await self.changes.record(session, ChangeKind.UPDATED, event.id)
         if changed:
-            await self._notify(EventChange(ChangeKind.UPDATED, event.id, event, event.channel))
+            await self.changes.publish(
+                EventChange(ChangeKind.UPDATED, event.id, event, event.channel)
+            )
         return event
 
     async def _replan(self, session: Session, event: Event) -> None:
@@ -393,8 +388,10 @@ class EventService:
                 type_=EventType.CANCELLED,
                 now=now,
             )
-            await self._record(session, ChangeKind.CANCELLED, event.id)
-        await self._notify(EventChange(ChangeKind.CANCELLED, event.id, event, event.channel))
+            await self.changes.record(session, ChangeKind.CANCELLED, event.id)
+        await self.changes.publish(
+            EventChange(ChangeKind.CANCELLED, event.id, event, event.channel)
+        )
         return event
 
     async def mark_started(self, event_id: str, *, if_match: str | None = None) -> Event:
@@ -440,8 +437,8 @@ class EventService:
             event.updated_at = now
             event_store.save(session, event)
             kind = ChangeKind.STARTED if started else ChangeKind.ENDED
-            await self._record(session, kind, event.id)
-        await self._notify(EventChange(kind, event.id, event, event.channel))
+            await self.changes.record(session, kind, event.id)
+        await self.changes.publish(EventChange(kind, event.id, event, event.channel))
         return event
 
     async def delete(self, event_id: str, *, if_match: str | None = None) -> None:
@@ -452,14 +449,14 @@ class EventService:
                     check_if_match(if_match, event, what="event")
                     channel = event.channel
                     await event_store.remove(session, event_id)
-                    await self._record(session, ChangeKind.DELETED, event_id)
+                    await self.changes.record(session, ChangeKind.DELETED, event_id)
                 break
             except StoreBusy:
                 # The cascade to triggers can deadlock with a dispatcher firing one
                 # of them (PostgreSQL aborts one side); deleting again is safe.
                 if attempt == DELETE_ATTEMPTS - 1:
                     raise
-        await self._notify(EventChange(ChangeKind.DELETED, event_id, None, channel))
+        await self.changes.publish(EventChange(ChangeKind.DELETED, event_id, None, channel))
 
 
 def _time_columns(times: EventTimes) -> dict[str, Any]:

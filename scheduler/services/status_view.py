@@ -24,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from scheduler.exceptions import NotFound
 from scheduler.inputs import looks_like_id
 from scheduler.models import Event
 from scheduler.models.changes import Change, ChangeKind
-from scheduler.status import State, lifecycle
+from scheduler.representation import lifecycle_of
+from scheduler.status import CANCELLED, State
 from scheduler.store import events as event_store
 from scheduler.store import live as live_store
 from scheduler.store.database import Database
@@ -143,7 +144,7 @@ class StatusView:
     def live(self) -> list[Event]:
         """Every event live now, by start."""
         now = self.clock()
-        live = [e for e in self._near.values() if _state(e, now) is State.LIVE]
+        live = [e for e in self._near.values() if lifecycle_of(e, now).state is State.LIVE]
         return sorted(live, key=lambda e: (e.start_utc, e.id))
 
     async def on_change(self, change: Change) -> None:
@@ -176,16 +177,5 @@ class StatusView:
     def _is_near(self, event: Event) -> bool:
         now = self.clock()
         if event.actual_start is not None and event.actual_end is None:
-            return event.status != "cancelled"
+            return event.status != CANCELLED
         return now - self.behind <= event.start_utc <= now + self.window
-
-
-def _state(event: Event, now: datetime) -> State:
-    return lifecycle(
-        status=event.status,
-        start_utc=event.start_utc,
-        end_utc=event.end_utc,
-        actual_start=event.actual_start,
-        actual_end=event.actual_end,
-        now=now,
-    ).state

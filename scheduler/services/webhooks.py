@@ -27,7 +27,7 @@ from scheduler.models import (
     SubscriptionUpdate,
 )
 from scheduler.models.changes import Change, ChangeKind
-from scheduler.store import changes as change_store
+from scheduler.services.publishing import ChangePublisher
 from scheduler.store import deliveries as delivery_store
 from scheduler.store import subscriptions as subscription_store
 from scheduler.store.changes import this_process
@@ -65,22 +65,19 @@ class WebhookService:
         self.settings = settings
         self.clock = clock
         self.dispatcher = dispatcher  # attempts pings and redeliveries at once
-        self.origin = origin or settings.replica_id or this_process()
-        self._listeners: list[Callable[[Change], Awaitable[None]]] = []
+        self.changes = ChangePublisher(origin or this_process(settings.replica_id))
 
     def subscribe(self, listener: Callable[[Change], Awaitable[None]]) -> None:
         """Call ``listener`` after every committed change of a webhook."""
-        self._listeners.append(listener)
+        self.changes.subscribe(listener)
 
     async def _record(self, session: Session, sub_id: str) -> None:
-        """Tell other processes, in the change's own transaction."""
-        await change_store.record(session, self.origin, [(ChangeKind.WEBHOOK, sub_id)])
+        await self.changes.record(session, ChangeKind.WEBHOOK, sub_id)
 
     async def _changed(self, sub_id: str, sub: Subscription | None) -> None:
         """Every listener (this process's dispatcher: messages it prepared go out to
         the webhook as it now is) hears of the committed change."""
-        for listener in self._listeners:
-            await listener(Change(ChangeKind.WEBHOOK, sub_id, subscription=sub))
+        await self.changes.publish(Change(ChangeKind.WEBHOOK, sub_id, subscription=sub))
 
     async def _check_url(self, url: str) -> None:
         await check_target(url, allow_private=self.settings.allow_private_webhook_targets)

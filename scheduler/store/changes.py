@@ -52,9 +52,10 @@ OnChanges = Callable[[list[Notice]], Coroutine[Any, Any, None]]
 OnResync = Callable[[], Coroutine[Any, Any, None]]
 
 
-def this_process() -> str:
-    """This process's default name as an origin of changes and owner of claims."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def this_process(replica_id: str = "") -> str:
+    """This process's name as the owner of claims and the origin of changes: the
+    configured ``replica_id``, else ``host:pid``."""
+    return replica_id or f"{socket.gethostname()}:{os.getpid()}"
 
 
 async def record(session: AsyncSession, origin: str, changes: Sequence[Notice]) -> None:
@@ -151,10 +152,9 @@ class SqliteWatch:
 
     def _open(self) -> sqlite3.Connection:
         if self._connection is None:
-            # autocommit: each poll sees the latest commit; never writes but to purge
-            self._connection = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=1
-            )
+            # autocommit: each poll sees the latest commit; it only reads (the purge
+            # goes through the database's queued writer); polled on the event loop
+            self._connection = sqlite3.connect(self.path, isolation_level=None, timeout=1)
             row = self._connection.execute("SELECT max(seq) FROM change_log").fetchone()
             self._seen = int(row[0] or 0)
         return self._connection

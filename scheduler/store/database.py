@@ -56,12 +56,17 @@ _UNAVAILABLE = (OperationalError, InterfaceError, OSError, ConnectionError, Time
 RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 
 
-def _is_conflict(err: BaseException) -> bool:
+def _sqlstate(err: BaseException) -> str | None:
+    """PostgreSQL's SQLSTATE of a driver error (asyncpg's, under SQLAlchemy's wrapper)."""
     orig = getattr(err, "orig", None)
     state = getattr(orig, "sqlstate", None) or getattr(
         getattr(orig, "__cause__", None), "sqlstate", None
     )
-    return state in RETRYABLE_SQLSTATES
+    return state if isinstance(state, str) else None
+
+
+def _is_conflict(err: BaseException) -> bool:
+    return _sqlstate(err) in RETRYABLE_SQLSTATES
 
 
 #: integrity errors that mean a concurrent change: a key taken, a referred-to row deleted
@@ -75,11 +80,7 @@ def _is_clash(err: BaseException) -> bool:
     an internal error)."""
     if not isinstance(err, IntegrityError):
         return False
-    orig = getattr(err, "orig", None)
-    state = getattr(orig, "sqlstate", None) or getattr(
-        getattr(orig, "__cause__", None), "sqlstate", None
-    )
-    return state in CLASH_SQLSTATES or str(orig).startswith(CLASH_SQLITE)
+    return _sqlstate(err) in CLASH_SQLSTATES or str(err.orig).startswith(CLASH_SQLITE)
 
 
 def _is_unavailable(err: BaseException) -> bool:
