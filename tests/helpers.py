@@ -4,15 +4,19 @@ times a few seconds ahead, and the API calls most tests start with."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from sqlalchemy import text
 
 from scheduler.config import Settings
+from scheduler.store.database import Database
 from scheduler.timezones import to_local
-from tests.conftest import AUTH, make_settings
+from tests.conftest import AUTH, empty_database, make_settings
+from tests.processes import Server, env_for
 from tests.receiver import Receiver
 
 Client = TestClient[Any, Any]
@@ -82,3 +86,46 @@ async def settled_triggers(client: Client, event_id: str, timeout: float = 3.0) 
         if "claimed" not in states.values() or asyncio.get_running_loop().time() > deadline:
             return states
         await asyncio.sleep(0.05)
+
+
+async def claimed_message(url: str, event_id: str, *, timeout: float = 10) -> tuple[str, str]:
+    """Wait until the event's ``event.started`` message is prepared (its delivery
+    written, claimed by a dispatcher); returns its ``webhook-id`` and its owner."""
+    db = Database(url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            async with db.session() as session:
+                row = (
+                    await session.execute(
+                        text(
+                            "SELECT id, claimed_by FROM deliveries "
+                            "WHERE event_id = :e AND type = 'event.started'"
+                        ),
+                        {"e": event_id},
+                    )
+                ).first()
+            if row is not None and row.claimed_by:
+                return str(row.id), str(row.claimed_by)
+            await asyncio.sleep(0.05)
+        raise AssertionError("the started message was never prepared")
+    finally:
+        await db.dispose()
+
+
+async def two_replicas(tmp_path: Path, url: str, **env: str) -> list[Server]:
+    """``replica-a`` and ``replica-b`` serving one emptied PostgreSQL database,
+    allowed to call receivers on loopback; ``env`` adds settings."""
+    await empty_database(url)
+    servers = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        settings = env_for(
+            tmp_path / name,
+            SCHEDULER_DATABASE_URL=url,
+            SCHEDULER_REPLICA_ID=f"replica-{name}",
+            SCHEDULER_ALLOW_PRIVATE_WEBHOOK_TARGETS="true",
+            **env,
+        )
+        servers.append(await asyncio.to_thread(Server, tmp_path / name, settings))
+    return servers

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,11 +18,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import text
 
-from scheduler.store.database import Database
 from tests.conftest import AUTH, empty_database
-from tests.helpers import wall
+from tests.helpers import claimed_message, two_replicas, wall
 from tests.processes import CLI, Server, env_for
 from tests.receiver import Receiver
 
@@ -78,30 +75,6 @@ async def event_starting(session: aiohttp.ClientSession, server: Server, at: dat
     )
 
 
-async def prepared_by(url: str, event_id: str, timeout: float = 10) -> str:
-    """Wait until the event's started message is prepared; returns its owner."""
-    db = Database(url)
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            async with db.session() as session:
-                owner = (
-                    await session.execute(
-                        text(
-                            "SELECT claimed_by FROM deliveries "
-                            "WHERE event_id = :e AND type = 'event.started'"
-                        ),
-                        {"e": event_id},
-                    )
-                ).scalar()
-            if owner:
-                return str(owner)
-            await asyncio.sleep(0.05)
-        raise AssertionError("the started message was never prepared")
-    finally:
-        await db.dispose()
-
-
 async def test_a_cancel_through_the_cli_takes_back_the_prepared_start(
     tmp_path: Path, server_url: str, receiver: Receiver
 ) -> None:
@@ -119,7 +92,7 @@ async def test_a_cancel_through_the_cli_takes_back_the_prepared_start(
             receiver.secrets.append(sub["secret"])
             start = datetime.now(UTC) + timedelta(seconds=5)
             event = await event_starting(session, server, start)
-        await prepared_by(server_url, event["id"])
+        await claimed_message(server_url, event["id"])
         cli = await asyncio.to_thread(
             subprocess.run,
             [*CLI, "events", "cancel", event["id"]],
@@ -196,12 +169,9 @@ async def test_a_change_through_the_cli_rearms_the_timers(
 async def test_a_webhook_deleted_through_another_replica_gets_nothing_prepared_for_it(
     tmp_path: Path, postgres_url: str, receiver: Receiver
 ) -> None:
-    await empty_database(postgres_url)
-    servers = []
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        env = server_env(tmp_path / name, postgres_url, SCHEDULER_REPLICA_ID=f"replica-{name}")
-        servers.append(await asyncio.to_thread(Server, tmp_path / name, env))
+    servers = await two_replicas(
+        tmp_path, postgres_url, SCHEDULER_DISPATCH_LOOKAHEAD_SECONDS=str(LOOKAHEAD)
+    )
     try:
         async with aiohttp.ClientSession() as session:
             sub = await call(
@@ -213,7 +183,7 @@ async def test_a_webhook_deleted_through_another_replica_gets_nothing_prepared_f
             )
             start = datetime.now(UTC) + timedelta(seconds=5)
             event = await event_starting(session, servers[0], start)
-            owner = await prepared_by(postgres_url, event["id"])
+            _, owner = await claimed_message(postgres_url, event["id"])
             other = servers[1] if owner == "replica-a" else servers[0]
             await call(session, other, "DELETE", f"/api/webhooks/{sub['id']}")
         await asyncio.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()) + 1.0)
@@ -227,14 +197,11 @@ async def test_a_webhook_deleted_through_another_replica_gets_nothing_prepared_f
 async def test_a_webhook_moved_through_another_replica_gets_its_messages_at_the_new_url(
     tmp_path: Path, postgres_url: str, receiver: Receiver
 ) -> None:
-    await empty_database(postgres_url)
     moved = Receiver()
     await moved.start()
-    servers = []
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        env = server_env(tmp_path / name, postgres_url, SCHEDULER_REPLICA_ID=f"replica-{name}")
-        servers.append(await asyncio.to_thread(Server, tmp_path / name, env))
+    servers = await two_replicas(
+        tmp_path, postgres_url, SCHEDULER_DISPATCH_LOOKAHEAD_SECONDS=str(LOOKAHEAD)
+    )
     try:
         async with aiohttp.ClientSession() as session:
             sub = await call(
@@ -247,7 +214,7 @@ async def test_a_webhook_moved_through_another_replica_gets_its_messages_at_the_
             moved.secrets.append(sub["secret"])
             start = datetime.now(UTC) + timedelta(seconds=5)
             event = await event_starting(session, servers[0], start)
-            owner = await prepared_by(postgres_url, event["id"])
+            _, owner = await claimed_message(postgres_url, event["id"])
             other = servers[1] if owner == "replica-a" else servers[0]
             await call(session, other, "PATCH", f"/api/webhooks/{sub['id']}", {"url": moved.url})
         await moved.wait_for(1, type_="event.started", timeout=10)

@@ -12,18 +12,16 @@ import asyncio
 import contextlib
 import signal
 import sqlite3
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 from aiohttp import web
 
-from tests.conftest import AUTH, empty_database
-from tests.helpers import wall
+from tests.conftest import AUTH
+from tests.helpers import claimed_message, two_replicas, wall
 from tests.processes import Server, env_for
 from tests.receiver import Receiver
 
@@ -96,39 +94,6 @@ async def test_prepared_message_sent_after_a_restart_says_how_late_it_is(
             server.stop()
 
 
-async def two_replicas(tmp_path: Path, url: str, **extra: str) -> list[Server]:
-    await empty_database(url)
-    servers = []
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        env = env_for(
-            tmp_path / name,
-            SCHEDULER_DATABASE_URL=url,
-            SCHEDULER_REPLICA_ID=f"replica-{name}",
-            SCHEDULER_ALLOW_PRIVATE_WEBHOOK_TARGETS="true",
-            **extra,
-        )
-        servers.append(await asyncio.to_thread(Server, tmp_path / name, env))
-    return servers
-
-
-async def owner_of(url: str, event_id: str, *, timeout: float = 10) -> tuple[str, str]:
-    """Wait until the event's started message is claimed; its (delivery id, owner)."""
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            row = await conn.fetchrow(
-                "SELECT id, claimed_by FROM deliveries WHERE event_id = $1", event_id
-            )
-            if row is not None and row["claimed_by"]:
-                return str(row["id"]), str(row["claimed_by"])
-            await asyncio.sleep(0.05)
-        raise AssertionError("the started message was never prepared")
-    finally:
-        await conn.close()
-
-
 @pytest.mark.postgres
 async def test_a_killed_replicas_prepared_message_is_sent_by_another_within_seconds(
     tmp_path: Path, postgres_url: str, receiver: Receiver
@@ -147,7 +112,7 @@ async def test_a_killed_replicas_prepared_message_is_sent_by_another_within_seco
             receiver.secrets.append(sub["secret"])
             start = datetime.now(UTC) + timedelta(seconds=3)
             event = await event_at(session, servers[0], start)
-        delivery, owner = await owner_of(postgres_url, event["id"])
+        delivery, owner = await claimed_message(postgres_url, event["id"])
         await sleep_until(start - timedelta(seconds=0.4))
         victim = servers[0] if owner == "replica-a" else servers[1]
         victim.proc.send_signal(signal.SIGKILL)
@@ -199,7 +164,7 @@ async def test_a_killed_replicas_message_in_flight_is_resent_by_another_within_s
             )
             start = datetime.now(UTC) + timedelta(seconds=3)
             event = await event_at(session, servers[0], start)
-        delivery, owner = await owner_of(postgres_url, event["id"])
+        delivery, owner = await claimed_message(postgres_url, event["id"])
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(arrived.wait(), 10)
         assert arrivals, "the message never went out"
