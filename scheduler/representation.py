@@ -8,6 +8,7 @@ take their JSON form from :func:`event_public`, so all three agree.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +50,66 @@ def event_status(event: Event, *, now: datetime) -> EventStatus:
         channel=event.channel,
         now=now,
     )
+
+
+#: every field a status body shows -> the parts of it that do not move with the
+#: clock; emptied when it holds this many (a version is a few hundred bytes)
+_STATUS_PARTS_MAX = 20_000
+_kept_status_parts: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+
+def _json_instant(instant: datetime | None) -> str:
+    return "null" if instant is None else f'"{isoformat_utc(instant)}"'
+
+
+def _status_parts(event: Event) -> tuple[str, ...]:
+    key = (
+        event.id,
+        event.title,
+        event.start_utc,
+        event.end_utc,
+        event.actual_start,
+        event.actual_end,
+        event.stream_url,
+        event.channel,
+    )
+    parts = _kept_status_parts.get(key)
+    if parts is None:
+        text = json.dumps
+        parts = (
+            f'{{"id":{text(event.id)},"title":{text(event.title, ensure_ascii=False)},"state":"',
+            '","overrunning":',
+            f',"starts_at":{_json_instant(event.actual_start or event.start_utc)}'
+            f',"ends_at":{_json_instant(event.actual_end or event.end_utc)}'
+            f',"scheduled_start":{_json_instant(event.start_utc)}'
+            f',"scheduled_end":{_json_instant(event.end_utc)}'
+            f',"actual_start":{_json_instant(event.actual_start)}'
+            f',"actual_end":{_json_instant(event.actual_end)}'
+            ',"starts_in_seconds":',
+            ',"ends_in_seconds":',
+            f',"stream_url":{text(event.stream_url, ensure_ascii=False)}'
+            f',"channel":{text(event.channel)},"now":',
+        )
+        if len(_kept_status_parts) >= _STATUS_PARTS_MAX:
+            _kept_status_parts.clear()
+        _kept_status_parts[key] = parts
+    return parts
+
+
+def status_json(event: Event, *, now: datetime) -> bytes:
+    """:func:`event_status` as the JSON bytes its model serialises to (the same
+    fields, values and order), built from parts kept per event version: the
+    status is read far more often than events change, and only the state, the
+    two countdowns and ``now`` move with the clock."""
+    state = lifecycle_of(event, now)
+    head, overrunning, instants, ends_in, tail = _status_parts(event)
+    starts_in_seconds = round((event.start_utc - now).total_seconds(), 3)
+    ends_in_seconds = round((event.end_utc - now).total_seconds(), 3)
+    return (
+        f"{head}{state.state.value}{overrunning}{'true' if state.overrunning else 'false'}"
+        f"{instants}{starts_in_seconds!r}{ends_in}{ends_in_seconds!r}{tail}"
+        f'"{isoformat_utc(now)}"}}'
+    ).encode()
 
 
 def status_public(event: Event, *, now: datetime) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from scheduler.http.spec import (
 )
 from scheduler.http.spec import problem as problem_answer
 from scheduler.models import Event, EventPublic, EventStatus, LiveList
-from scheduler.representation import event_model, event_status, status_public
+from scheduler.representation import event_model, event_status, status_json, status_public
 from scheduler.services.live import LiveMessage, Subscriber
 from scheduler.status import State
 from scheduler.store.events import EventFilter
@@ -68,7 +68,8 @@ LAST_EVENT_ID = Param("Last-Event-ID", "header", "id of the last message receive
 async def get_event_status(request: web.Request) -> web.Response:
     # from memory: the status is the row and the clock (services.status_view)
     event = await request.app[STATUS].get(request.match_info["id"])
-    return json_model(event_status(event, now=request.app[CLOCK]()))
+    body = status_json(event, now=request.app[CLOCK]())
+    return web.Response(body=body, content_type="application/json")
 
 
 async def _marked(request: web.Request, event: Event) -> web.Response:

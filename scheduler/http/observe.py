@@ -50,10 +50,9 @@ async def observe_middleware(request: web.Request, handler: Any) -> web.StreamRe
     finally:
         elapsed = time.perf_counter() - started
         route = route_name(request)
-        counted, timed = request.app[METRICS].request_series(request.method, route, status)
-        counted.inc()
-        if timed is not None:
-            timed.observe(elapsed)
+        # streams last as long as their client stays: counted, not timed
+        timing = None if route.endswith("/stream") else elapsed
+        request.app[METRICS].requests.count(request.method, route, status, timing)
         if logger.isEnabledFor(logging.INFO):  # the dict below costs on every request
             extra: dict[str, Any] = {
                 "action": "request",

@@ -45,6 +45,11 @@ async def name_server(request: web.Request, response: web.StreamResponse) -> Non
     response.headers[hdrs.SERVER] = SERVER_NAME
 
 
+#: how often a server looks for heads past their deadline, as a share of the
+#: timeout: a connection is closed at most this much of it late
+SWEEPS_PER_TIMEOUT = 4
+
+
 class HeadTimeoutHandler(web.RequestHandler):
     """aiohttp's connection protocol with a deadline for each request head.
 
@@ -53,30 +58,36 @@ class HeadTimeoutHandler(web.RequestHandler):
     as soon as the parser hands over a complete head. A trickle of bytes does
     not move it. When it passes while the connection still waits for a head,
     the connection is closed without an answer, as nginx and Apache do.
+
+    Arming notes the time; the server's sweep (:class:`HeadTimeoutServer`) finds
+    the heads past their deadline, so a request costs no timer of its own.
     """
 
-    __slots__ = ("_head_handle", "_head_timeout")
+    __slots__ = ("_head_since", "_head_timeout", "_sweeper")
 
-    def __init__(self, manager: web.Server, *, head_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, manager: HeadTimeoutServer, *, head_timeout: float, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._head_timeout = head_timeout
-        self._head_handle: asyncio.TimerHandle | None = None
+        self._head_since: float | None = None
+        self._sweeper = manager
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        self._sweeper.watch(self)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
         # Bytes while no request runs begin a head. (Bytes during a request are
         # its body: the request's own handler decides how long it waits.)
-        if data and self._head_handle is None and not self._request_in_progress:
+        if data and self._head_since is None and not self._request_in_progress:
             self._arm()
         super().data_received(data)
         if self._messages:  # the parser completed a head (or refused one)
-            self._disarm()
+            self._head_since = None
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._disarm()
+        self._head_since = None
+        self._sweeper.forget(self)
         super().connection_lost(exc)
 
     def handle_error(
@@ -115,16 +126,14 @@ class HeadTimeoutHandler(web.RequestHandler):
         return "the request head is not valid HTTP/1.1"
 
     def _arm(self) -> None:
-        self._disarm()
-        self._head_handle = self._loop.call_later(self._head_timeout, self._expire)
+        self._head_since = self._loop.time()
 
-    def _disarm(self) -> None:
-        if self._head_handle is not None:
-            self._head_handle.cancel()
-            self._head_handle = None
+    def overdue(self, now: float) -> bool:
+        """Still waiting for a head whose deadline has passed."""
+        return self._head_since is not None and now - self._head_since >= self._head_timeout
 
-    def _expire(self) -> None:
-        self._head_handle = None
+    def expire(self) -> None:
+        self._head_since = None
         # ``_waiter`` is pending exactly while aiohttp's loop waits for a head
         waiting = self._waiter is not None and not self._waiter.done()
         if waiting and not self._messages:
@@ -133,7 +142,9 @@ class HeadTimeoutHandler(web.RequestHandler):
 
 
 class HeadTimeoutServer(web.Server):
-    """aiohttp's protocol factory, making :class:`HeadTimeoutHandler` connections."""
+    """aiohttp's protocol factory, making :class:`HeadTimeoutHandler` connections,
+    and every ``head_timeout / SWEEPS_PER_TIMEOUT`` seconds closing those whose
+    head is overdue."""
 
     def __init__(
         self,
@@ -154,11 +165,40 @@ class HeadTimeoutServer(web.Server):
         )
         self._options = options
         self._head_timeout = head_timeout
+        self._watched: set[HeadTimeoutHandler] = set()
+        self._sweep_handle: asyncio.TimerHandle | None = None
 
     def __call__(self) -> web.RequestHandler:
         return HeadTimeoutHandler(
             self, loop=self._loop, head_timeout=self._head_timeout, **self._options
         )
+
+    def watch(self, connection: HeadTimeoutHandler) -> None:
+        self._watched.add(connection)
+        if self._sweep_handle is None:
+            self._schedule_sweep()
+
+    def forget(self, connection: HeadTimeoutHandler) -> None:
+        self._watched.discard(connection)
+
+    def _schedule_sweep(self) -> None:
+        period = self._head_timeout / SWEEPS_PER_TIMEOUT
+        self._sweep_handle = self._loop.call_later(period, self._sweep)
+
+    def _sweep(self) -> None:
+        now = self._loop.time()
+        for connection in [c for c in self._watched if c.overdue(now)]:
+            connection.expire()
+        if self._watched:
+            self._schedule_sweep()
+        else:
+            self._sweep_handle = None  # the next connection starts it again
+
+    async def shutdown(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 (aiohttp's)
+        if self._sweep_handle is not None:
+            self._sweep_handle.cancel()
+            self._sweep_handle = None
+        await super().shutdown(timeout)
 
 
 def handler_options(settings: Settings) -> dict[str, Any]:
