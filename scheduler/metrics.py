@@ -85,6 +85,22 @@ class RequestCounts(Collector):
         yield latency
 
 
+class LoopCounter(Collector):
+    """A counter updated only on the event loop: a plain number, no lock (for
+    counts taken on every request)."""
+
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        self.name, self.documentation = name, documentation
+        self.value = 0
+        registry.register(self)
+
+    def inc(self) -> None:
+        self.value += 1
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self.name, self.documentation, value=self.value)
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -124,8 +140,8 @@ class Metrics:
         self.feed_renders = Counter(
             "scheduler_feed_renders_total", "iCal feeds assembled", registry=r
         )
-        self.feed_cache_hits = Counter(
-            "scheduler_feed_cache_hits_total", "iCal feed requests served from cache", registry=r
+        self.feed_cache_hits = LoopCounter(
+            "scheduler_feed_cache_hits", "iCal feed requests served from cache", r
         )
         self.events = Gauge("scheduler_events", "Events by lifecycle state", ["state"], registry=r)
         self.pending_triggers = Gauge(

@@ -265,8 +265,10 @@ def resolve_event_times(zone_name: str, start: LocalTime, end: LocalTime) -> Eve
 def isoformat_utc(instant: datetime) -> str:
     """``2018-05-22T16:15:00Z``: the one spelling of UTC instants in the API
     (milliseconds appear only when the instant has them, as operator marks do)."""
-    naive = instant.astimezone(UTC).replace(tzinfo=None)
-    return naive.isoformat(timespec="milliseconds" if naive.microsecond else "seconds") + "Z"
+    if instant.tzinfo is not UTC:  # rows and the clock are UTC already
+        instant = instant.astimezone(UTC)
+    text = instant.isoformat(timespec="milliseconds" if instant.microsecond else "seconds")
+    return text[:-6] + "Z"  # "+00:00" -> "Z"
 
 
 def isoformat_local(zone_name: str, instant: datetime) -> str:

@@ -33,6 +33,7 @@ from scheduler.http.keys import (
     HEALTH,
     LIVE,
     METRICS,
+    PAGES,
     SETTINGS,
     STATUS,
     WEBHOOKS,
@@ -43,6 +44,7 @@ from scheduler.http.server import name_server
 from scheduler.metrics import Metrics
 from scheduler.reminders.dispatch import Dispatcher
 from scheduler.services.bus import ChangeBus
+from scheduler.services.event_pages import EventPages
 from scheduler.services.events import EventService
 from scheduler.services.feeds import FeedService
 from scheduler.services.health import HealthService
@@ -73,6 +75,8 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[BUS] = ChangeBus(db, this_process(settings.replica_id))
     app[EVENTS] = EventService(db, settings, clock)
     app[FEEDS] = FeedService(db, settings, clock, app[METRICS])
+    claim_ahead = timedelta(seconds=settings.scheduler_horizon_seconds)
+    app[PAGES] = EventPages(app[EVENTS], clock, claim_ahead=claim_ahead)
     yield
     await app[BUS].stop()
     await db.dispose()
@@ -137,6 +141,7 @@ async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
         events=app[EVENTS],
         webhooks=app[WEBHOOKS],
         feeds=app[FEEDS],
+        pages=app[PAGES],
         live=app[LIVE],
         status=app[STATUS],
         dispatcher=dispatcher,

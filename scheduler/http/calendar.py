@@ -8,7 +8,7 @@ one, ``If-Modified-Since``) gets 304. HEAD is answered by the same handlers.
 from __future__ import annotations
 
 import re
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from aiohttp import web
 
@@ -51,7 +51,7 @@ def _not_modified(request: web.Request, feed: RenderedFeed) -> bool:
 def _respond(request: web.Request, feed: RenderedFeed) -> web.Response:
     headers = {
         "ETag": feed.etag,
-        "Last-Modified": format_datetime(feed.last_modified, usegmt=True),
+        "Last-Modified": feed.last_modified_http,
         "Cache-Control": f"public, max-age={request.app[SETTINGS].feed_max_age_seconds}",
     }
     if _not_modified(request, feed):

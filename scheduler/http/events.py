@@ -11,7 +11,7 @@ from scheduler.etags import entity_tag
 from scheduler.exceptions import InvalidInput
 from scheduler.http.bodies import read_model
 from scheduler.http.calendar import base_url
-from scheduler.http.keys import CLOCK, EVENTS
+from scheduler.http.keys import CLOCK, EVENTS, PAGES
 from scheduler.http.spec import (
     BODY_ERRORS,
     ETAG,
@@ -49,6 +49,10 @@ MAX_INSTANT = 64
 EVENT_ID = Param("id", "path", "Event id", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"})
 NOT_FOUND = {404: problem("No such event")}
 WRITE_ERRORS = {**UNAUTHORIZED, **NOT_FOUND, **PRECONDITION}
+PAGE_ETAG = {
+    "ETag": "Strong tag of this page; send it in If-None-Match to get 304 until it changes"
+}
+JSON = "application/json"
 INVALID = {422: problem("Invalid field, time or zone (the problem names the field)")}
 
 
@@ -198,17 +202,22 @@ async def create_event(request: web.Request) -> web.Response:
             lambda settings: {"type": "integer", "minimum": 1, "maximum": settings.page_size_max},
         ),
     ],
-    responses={200: Answer("A page of events", EventPage), 422: problem("Bad filter")},
+    responses={
+        200: Answer("A page of events", EventPage, headers=PAGE_ETAG),
+        304: Answer("Not modified since the ETag sent in If-None-Match", headers=PAGE_ETAG),
+        422: problem("Bad filter"),
+    },
 )
 async def list_events(request: web.Request) -> web.Response:
-    page = await request.app[EVENTS].list_page(
-        _filters(request), cursor=_cursor(request), limit=_limit(request)
+    page = await request.app[PAGES].listing(
+        _filters(request),
+        cursor=_cursor(request),
+        limit=_limit(request),
+        base_url=base_url(request),
     )
-    now = request.app[CLOCK]()
-    triggers = await request.app[EVENTS].triggers_for([e.id for e in page.items])
-    base = base_url(request)
-    items = [event_model(e, now=now, triggers=triggers[e.id], base_url=base) for e in page.items]
-    return json_model(EventPage.model_construct(items=items, next_cursor=page.next_cursor))
+    if request.headers.get("If-None-Match") == page.etag:
+        return web.Response(status=304, headers={"ETag": page.etag})
+    return web.Response(body=page.body, headers={"ETag": page.etag}, content_type=JSON)
 
 
 @api.get(
@@ -219,8 +228,8 @@ async def list_events(request: web.Request) -> web.Response:
     responses={200: Answer("The event", EventPublic, headers=ETAG), **NOT_FOUND},
 )
 async def get_event(request: web.Request) -> web.Response:
-    event = await request.app[EVENTS].get(request.match_info["id"])
-    return _tagged(await _view(request, event), event)
+    answer = await request.app[PAGES].event(request.match_info["id"], base_url=base_url(request))
+    return web.Response(body=answer.body, headers={"ETag": answer.etag}, content_type=JSON)
 
 
 @api.patch(

@@ -8,6 +8,7 @@ from scheduler.config import Settings
 from scheduler.metrics import Metrics
 from scheduler.reminders.dispatch import Dispatcher
 from scheduler.services.bus import ChangeBus
+from scheduler.services.event_pages import EventPages
 from scheduler.services.events import EventService
 from scheduler.services.feeds import FeedService
 from scheduler.services.health import HealthService
@@ -25,6 +26,7 @@ EVENTS = web.AppKey("events", EventService)
 WEBHOOKS = web.AppKey("webhooks", WebhookService)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 FEEDS = web.AppKey("feeds", FeedService)
+PAGES = web.AppKey("pages", EventPages)
 LIVE = web.AppKey("live", LiveHub)
 STATUS = web.AppKey("status", StatusView)
 METRICS = web.AppKey("metrics", Metrics)

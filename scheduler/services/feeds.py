@@ -13,8 +13,9 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.utils import format_datetime
 
 from scheduler.calendar.render import CalendarMeta, Piece, render_feed, render_vevent
 from scheduler.config import Settings
@@ -37,6 +38,14 @@ class RenderedFeed:
     last_modified: datetime
     filename: str
     valid_until: datetime | None  # when an event leaves the window
+
+    #: ``Last-Modified`` as HTTP writes it, formatted once per feed, not per request
+    last_modified_http: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "last_modified_http", format_datetime(self.last_modified, usegmt=True)
+        )
 
 
 def _etag(body: bytes) -> str:

@@ -8,6 +8,8 @@ listener      changes and what it does
 ============  ================================================================
 feed cache    every event change and ``resync``: forgets cached feed bytes
               (``state`` changes no VEVENT and is ignored)
+event pages   every event change and ``resync``: forgets the kept answers of
+              ``GET /api/events`` and ``GET /api/events/{id}``
 status view   every event change and ``resync``: holds each row as committed,
               so ``GET .../status``, ``/api/live`` and SSE snapshots need no query
 live hub      every event change, ``state`` included: pushes the new status
@@ -35,6 +37,7 @@ from scheduler.models import Event
 from scheduler.models.changes import WITHDRAWING, Change, ChangeKind
 from scheduler.representation import status_public
 from scheduler.services.bus import ChangeBus
+from scheduler.services.event_pages import EventPages
 from scheduler.services.events import EventService
 from scheduler.services.feeds import FeedService
 from scheduler.services.live import LiveHub
@@ -53,6 +56,7 @@ def route(
     events: EventService | None = None,
     webhooks: WebhookService | None = None,
     feeds: FeedService | None = None,
+    pages: EventPages | None = None,
     live: LiveHub | None = None,
     status: StatusView | None = None,
     dispatcher: Dispatcher | None = None,
@@ -65,6 +69,8 @@ def route(
     # listeners
     if feeds is not None:
         bus.subscribe(_about_events(feeds.on_change))
+    if pages is not None:
+        bus.subscribe(pages.on_change)
     if status is not None:  # before the live hub: a pushed status and a polled one agree
         bus.subscribe(status.on_change)
     if live is not None:

@@ -224,3 +224,46 @@ async def test_a_webhook_moved_through_another_replica_gets_its_messages_at_the_
         await moved.stop()
         for server in servers:
             server.stop()
+
+
+async def test_kept_event_pages_show_a_cancel_made_through_the_cli(
+    tmp_path: Path, server_url: str
+) -> None:
+    """The list page and the event's page are kept as bytes; a cancel committed by
+    another process (the CLI) reaches them through the change routing."""
+    env = server_env(tmp_path, server_url)
+    server = await asyncio.to_thread(Server, tmp_path, env)
+    try:
+        async with aiohttp.ClientSession() as session:
+            start = datetime.now(UTC) + timedelta(days=1)
+            event = await event_starting(session, server, start)
+            base = f"http://127.0.0.1:{server.port}"
+            for _ in range(2):  # built, then kept
+                async with session.get(f"{base}/api/events") as resp:
+                    etag = resp.headers["ETag"]
+                    assert (await resp.json())["items"][0]["status"] == "scheduled"
+                async with session.get(f"{base}/api/events/{event['id']}") as resp:
+                    assert (await resp.json())["status"] == "scheduled"
+            cli = await asyncio.to_thread(
+                subprocess.run,
+                [*CLI, "events", "cancel", event["id"]],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert cli.returncode == 0, cli.stderr
+            deadline = asyncio.get_running_loop().time() + 2
+            while True:
+                async with session.get(
+                    f"{base}/api/events", headers={"If-None-Match": etag}
+                ) as resp:
+                    if resp.status == 200:
+                        assert (await resp.json())["items"][0]["status"] == "cancelled"
+                        break
+                assert asyncio.get_running_loop().time() < deadline, "the page stayed as kept"
+                await asyncio.sleep(0.05)
+            async with session.get(f"{base}/api/events/{event['id']}") as resp:
+                assert (await resp.json())["status"] == "cancelled"
+    finally:
+        server.stop()
