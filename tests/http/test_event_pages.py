@@ -51,9 +51,7 @@ async def test_a_change_is_seen_at_once_and_the_old_etag_no_longer_matches(
     listed = await client.get("/api/events")
     etag = listed.headers["ETag"]
     assert (await client.get(f"/api/events/{event['id']}")).status == 200
-    resp = await client.patch(
-        f"/api/events/{event['id']}", json={"title": "Renamed"}, headers=AUTH
-    )
+    resp = await client.patch(f"/api/events/{event['id']}", json={"title": "Renamed"}, headers=AUTH)
     assert resp.status == 200
     after = await client.get("/api/events", headers={"If-None-Match": etag})
     assert after.status == 200
