@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import format_datetime
@@ -22,6 +22,7 @@ from scheduler.config import Settings
 from scheduler.metrics import Metrics
 from scheduler.models import Event
 from scheduler.services.events import EventChange
+from scheduler.services.feed_members import FeedMembers
 from scheduler.status import CANCELLED
 from scheduler.store import events as event_store
 from scheduler.store.database import Database
@@ -61,6 +62,9 @@ class FeedService:
         self.settings = settings
         self.clock = clock
         self._pieces: dict[str, Piece] = {}
+        #: rows heard in changes, rendered when a feed next needs their piece
+        self._rows: dict[str, Event] = {}
+        self._members: dict[str, FeedMembers] = {}
         self._feeds: dict[str, RenderedFeed] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._generation = 0
@@ -88,11 +92,19 @@ class FeedService:
             return
         self._generation += 1
         self._pieces.pop(change.event_id, None)
+        if change.event is not None:
+            self._rows[change.event_id] = change.event
+        else:
+            self._rows.pop(change.event_id, None)
+        for members in self._members.values():
+            members.changed(change.event_id, change.event)
         self._feeds.clear()
 
     def invalidate_all(self) -> None:
         self._generation += 1
         self._pieces.clear()
+        self._rows.clear()
+        self._members.clear()
         self._feeds.clear()
 
     async def calendar(self, channel: str | None) -> RenderedFeed:
@@ -130,20 +142,38 @@ class FeedService:
             return None
         return feed
 
-    async def _pieces_for(self, events: Sequence[Event]) -> list[Piece]:
+    async def _pieces_for(
+        self, ids: Sequence[str], rows: Mapping[str, Event] | None = None
+    ) -> list[Piece]:
+        """The pieces of these events, rendering those not kept (from ``rows``, the
+        rows heard in changes, or read for the purpose)."""
+        rows = rows or {}
         missing = [
-            e
-            for e in events
-            if (p := self._pieces.get(e.id)) is None or p.version != (e.sequence, e.updated_at)
+            i
+            for i in ids
+            if (p := self._pieces.get(i)) is None
+            or (i in rows and p.version != (rows[i].sequence, rows[i].updated_at))
         ]
         if missing:
+            found = {i: rows.get(i) or self._rows.get(i) for i in missing}
+            unknown = [i for i, row in found.items() if row is None]
+            if unknown:
+                async with self.db.session() as session:
+                    found.update(await event_store.by_ids(session, unknown))
+            events = [e for e in found.values() if e is not None]
             domain = self.settings.calendar_uid_domain
             rendered = await asyncio.to_thread(
-                lambda: [render_vevent(e, uid_domain=domain) for e in missing]
+                lambda: [render_vevent(e, uid_domain=domain) for e in events]
             )
-            for piece in rendered:
-                self._pieces[piece.event_id] = piece
-        return [self._pieces[e.id] for e in events]
+            fresh = {piece.event_id: piece for piece in rendered}
+            for event in events:
+                heard = self._rows.get(event.id)
+                if heard is None or heard is event:
+                    # kept unless a change came in while it was rendered
+                    self._pieces[event.id] = fresh[event.id]
+                    self._rows.pop(event.id, None)
+            return [p for i in ids if (p := fresh.get(i) or self._pieces.get(i)) is not None]
+        return [self._pieces[i] for i in ids]
 
     async def _assemble(
         self, meta: CalendarMeta, pieces: list[Piece], filename: str, valid_until: datetime | None
@@ -159,29 +189,41 @@ class FeedService:
         now = self.clock()
         past = timedelta(days=self.settings.feed_past_days)
         keep_cancelled = timedelta(days=self.settings.feed_cancelled_days)
-        async with self.db.session() as session:
-            events = await feed_events(
-                session,
-                channel=channel,
-                ended_after=now - past,
-                cancelled_after=now - keep_cancelled,
-                limit=self.settings.feed_max_events,
+        window = {"ended_after": now - past, "cancelled_after": now - keep_cancelled}
+        key = f"channel:{channel}" if channel else "all"
+        members, rows = self._members.get(key), {}
+        if members is not None:
+            ids = members.age(**window)
+        if members is None or members.stale:
+            # a first build, or a member left a feed cut at its limit
+            generation = self._generation
+            async with self.db.session() as session:
+                events = await feed_events(
+                    session, channel=channel, limit=self.settings.feed_max_events, **window
+                )
+            members = FeedMembers(
+                list(events), channel=channel, limit=self.settings.feed_max_events
             )
-        expiries = [e.end_utc + past for e in events]
-        expiries += [e.cancelled_at + keep_cancelled for e in events if e.cancelled_at]
-        pieces = await self._pieces_for(events)
+            if generation == self._generation:  # no change heard while reading
+                self._members[key] = members
+            else:
+                self._members.pop(key, None)
+            rows = {e.id: e for e in events}
+            ids = members.ids()
+        pieces = await self._pieces_for(ids, rows)
         meta = self.meta
         if channel:
             meta = CalendarMeta(
                 f"{meta.name}: {channel}", meta.description, meta.refresh, meta.default_zone
             )
         filename = f"{channel}.ics" if channel else "webstreams.ics"
-        return await self._assemble(meta, pieces, filename, min(expiries, default=None))
+        expiry = members.expiry(past=past, keep_cancelled=keep_cancelled)
+        return await self._assemble(meta, pieces, filename, expiry)
 
     async def _build_event(self, event_id: str) -> RenderedFeed:
         async with self.db.session() as session:
             event = await event_store.require(session, event_id)
-        pieces = await self._pieces_for([event])
+        pieces = await self._pieces_for([event.id], {event.id: event})
         # X-WR-TIMEZONE stays the feed's (UTC by default): naming the event's zone
         # makes some readers move the UTC-written times of a repeated hour
         meta = CalendarMeta(event.title, "", self.meta.refresh, self.meta.default_zone)
