@@ -21,7 +21,6 @@ from scheduler.auth import load_or_create_tokens
 from scheduler.config import Settings
 from scheduler.exceptions import StoreUnavailable
 from scheduler.http import calendar, events, live, openapi, service, webhooks
-from scheduler.http.auth import auth_middleware
 from scheduler.http.keys import (
     API_TOKENS,
     BUS,
@@ -38,8 +37,7 @@ from scheduler.http.keys import (
     STATUS,
     WEBHOOKS,
 )
-from scheduler.http.observe import observe_middleware
-from scheduler.http.problems import error_middleware
+from scheduler.http.observe import front_middleware
 from scheduler.http.server import name_server
 from scheduler.metrics import Metrics
 from scheduler.reminders.dispatch import Dispatcher
@@ -198,7 +196,7 @@ def create_app(
     """Build the service's aiohttp application."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[observe_middleware, error_middleware, auth_middleware],
+        middlewares=[front_middleware],
     )
     app[SETTINGS] = settings
     if clock is None:

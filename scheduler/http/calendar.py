@@ -33,6 +33,8 @@ def base_url(request: web.Request) -> str:
 
 def _not_modified(request: web.Request, feed: RenderedFeed) -> bool:
     inm = request.headers.get("If-None-Match")
+    if inm == feed.etag:  # what a calendar app sends back, as it was given
+        return True
     if inm is not None:
         tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
         return "*" in tags or feed.etag in tags
@@ -51,11 +53,13 @@ def _not_modified(request: web.Request, feed: RenderedFeed) -> bool:
 def _respond(request: web.Request, feed: RenderedFeed) -> web.Response:
     headers = {
         "ETag": feed.etag,
-        "Last-Modified": feed.last_modified_http,
         "Cache-Control": f"public, max-age={request.app[SETTINGS].feed_max_age_seconds}",
     }
     if _not_modified(request, feed):
+        # RFC 9110 §15.4.5: ETag and Cache-Control as a 200 would; Last-Modified
+        # is not needed by a cache that revalidated (and costs every 304)
         return web.Response(status=304, headers=headers)
+    headers["Last-Modified"] = feed.last_modified_http
     headers["Content-Disposition"] = f'inline; filename="{feed.filename}"'
     return web.Response(body=feed.body, headers=headers, content_type=CONTENT_TYPE, charset="utf-8")
 
@@ -98,7 +102,9 @@ ICS_ANSWERS = {
     responses={**ICS_ANSWERS, 422: problem("Bad channel name")},
 )
 async def calendar_feed(request: web.Request) -> web.Response:
-    feed = await request.app[FEEDS].calendar(_channel(request.query.get("channel")))
+    channel = _channel(request.query.get("channel")) if request.query_string else None
+    feeds = request.app[FEEDS]
+    feed = feeds.kept_calendar(channel) or await feeds.calendar(channel)
     return _respond(request, feed)
 
 

@@ -1,4 +1,5 @@
-"""One log line and the Prometheus counters for every HTTP request.
+"""The front of every request: the token check, errors as problems, one log line
+and the Prometheus counters.
 
 The line names the path and only the *names* of query parameters: a client
 that wrongly sends its token as ``?token=...`` must not put it in our log.
@@ -12,7 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
+from scheduler.http.auth import authorize
 from scheduler.http.keys import METRICS
+from scheduler.http.problems import error_answer
 
 logger = logging.getLogger("scheduler.http.access")
 
@@ -37,11 +40,21 @@ def route_name(request: web.Request) -> str:
 
 
 @web.middleware
-async def observe_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def front_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The app's one middleware (each layer costs every request): the token check
+    (``http.auth``), errors as problems (``http.problems``), then the counters
+    and the log line."""
     started = time.perf_counter()
     status = 500
     try:
-        response: web.StreamResponse = await handler(request)
+        try:
+            authorize(request)
+            response: web.StreamResponse = await handler(request)
+        except Exception as err:
+            answer = error_answer(request, err)
+            if answer is None:
+                raise
+            response = answer
         status = response.status
         return response
     except web.HTTPException as err:

@@ -1,6 +1,7 @@
 """Errors as RFC 9457 ``application/problem+json``: the one place that maps them.
 
-Every error leaves the server through :func:`error_middleware`: the domain
+Every error leaves the server through :func:`error_answer` (called by the
+one middleware, ``scheduler.http.observe``): the domain
 tree (``scheduler.exceptions``) by kind, aiohttp's own HTTP errors (404, 405,
 413) with their status, pydantic validation errors as 422 naming each field.
 Anything else is a bug: it is logged with its traceback and answered with a
@@ -107,18 +108,15 @@ def domain_problem(err: SchedulerError) -> web.Response:
     return problem(status, detail, code=err.code, errors=errors, headers=headers, **extra)
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        response: web.StreamResponse = await handler(request)
-        return response
-    except SchedulerError as err:
+def error_answer(request: web.Request, err: Exception) -> web.Response | None:
+    """The problem answering ``err`` (None: not an error, let aiohttp send it)."""
+    if isinstance(err, SchedulerError):
         return domain_problem(err)
-    except ValidationError as err:
+    if isinstance(err, ValidationError):
         return validation_problem(err)
-    except web.HTTPException as err:
+    if isinstance(err, web.HTTPException):
         if err.status < 400:
-            raise
+            return None
         detail = err.text if err.text and not err.text.startswith(f"{err.status}:") else err.reason
         if err.status == 413:
             detail = (
@@ -131,6 +129,5 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
             detail = f"{request.method} is not allowed on {request.path}"
         headers = {k: v for k, v in err.headers.items() if k.lower() == "allow"}
         return problem(err.status, detail, headers=headers or None)
-    except Exception:
-        logger.exception("unhandled error", extra={"action": "request", "path": request.path})
-        return problem(500, "the server failed to handle this request; it has been logged")
+    logger.exception("unhandled error", extra={"action": "request", "path": request.path})
+    return problem(500, "the server failed to handle this request; it has been logged")

@@ -107,6 +107,14 @@ class FeedService:
         self._members.clear()
         self._feeds.clear()
 
+    def kept_calendar(self, channel: str | None) -> RenderedFeed | None:
+        """The feed as kept, if it still is (no await: the path of most requests)."""
+        feed = self._fresh(f"channel:{channel}" if channel else "all")
+        if feed is not None:
+            self.cache_hits += 1
+            self.metrics.feed_cache_hits.inc()
+        return feed
+
     async def calendar(self, channel: str | None) -> RenderedFeed:
         key = f"channel:{channel}" if channel else "all"
         return await self._cached(key, lambda: self._build_calendar(channel))
