@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from scheduler.collector import LARGE_BROADCAST, hold_for_broadcast
 from scheduler.exceptions import InvalidInput
 from scheduler.inputs import parse_count
 
@@ -117,6 +118,8 @@ class LiveHub:
         number = next(self._counter)
         message = LiveMessage(f"{self.boot}-{number}", number, event_id, status, json.dumps(status))
         self._buffer.append(message)
+        if len(self._subscribers) >= LARGE_BROADCAST:
+            hold_for_broadcast()  # a full collection mid-broadcast delays every viewer
         for sub in list(self._subscribers):
             if sub.wants(message):
                 sub.offer(message)
