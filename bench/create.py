@@ -65,7 +65,7 @@ def wrk_post(url: str, seconds: float, script: Path) -> dict[str, Any]:
     out = subprocess.run(
         pinned(LOAD_CORE, [*argv, url]), capture_output=True, text=True, check=True
     ).stdout
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.MULTILINE))
     if "99" not in latency:
         raise RuntimeError(f"wrk gave no latency distribution:\n{out}")
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
