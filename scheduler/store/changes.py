@@ -31,7 +31,7 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import delete, insert, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from scheduler.models.changes import ChangeRecord
@@ -58,16 +58,24 @@ def this_process(replica_id: str = "") -> str:
     return replica_id or f"{socket.gethostname()}:{os.getpid()}"
 
 
-async def record(session: AsyncSession, origin: str, changes: Sequence[Notice]) -> None:
+def payloads(origin: str, changes: Sequence[Notice]) -> list[str]:
+    """The ``NOTIFY`` payloads that carry ``changes`` on PostgreSQL."""
+    return [
+        json.dumps({"from": origin, "changes": [list(c) for c in changes[i : i + NOTIFY_BATCH]]})
+        for i in range(0, len(changes), NOTIFY_BATCH)
+    ]
+
+
+async def record(
+    session: AsyncSession | AsyncConnection, origin: str, changes: Sequence[Notice]
+) -> None:
     """Record committed-to-be changes for the other processes, in ``session``'s
-    transaction."""
+    transaction (a session's, or a bulk writer's connection)."""
     if not changes:
         return
-    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-        for i in range(0, len(changes), NOTIFY_BATCH):
-            payload = json.dumps(
-                {"from": origin, "changes": [list(c) for c in changes[i : i + NOTIFY_BATCH]]}
-            )
+    bind = session if isinstance(session, AsyncConnection) else session.bind
+    if bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+        for payload in payloads(origin, changes):
             await session.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": payload})
         return
     now = datetime.now(UTC)
