@@ -39,7 +39,13 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from scheduler.exceptions import StoreBusy, StoreConflict, StoreUnavailable
-from scheduler.store.writes import WriteHealth, forget_write, note_write, write_refusal
+from scheduler.store.writes import (
+    WriteHealth,
+    forget_write,
+    forget_write_on_checkin,
+    note_write,
+    write_refusal,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +179,10 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(self.engine.sync_engine, "after_cursor_execute", note_write)
         event.listen(self.engine.sync_engine, "rollback", forget_write)
+        # a connection goes back to the pool without the mark of a write that did
+        # not commit (a failed commit fires no rollback event): the next session
+        # on it would record a success it never had
+        event.listen(self.engine.sync_engine.pool, "checkin", forget_write_on_checkin)
         self.writes = WriteHealth()
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite lets one writer in at a time and makes the others sleep in its
@@ -214,7 +224,6 @@ class Database:
             else:
                 async with connection.begin():
                     yield connection
-            connection.info.pop("wrote", None)
         self.writes.committed()  # all it is used for is writing
 
     @asynccontextmanager
