@@ -54,9 +54,7 @@ class GroupCommit(Generic[T]):
     already on their way join its batch: it yields to the loop while the loop
     has other work (answers going out, the next requests coming in) or the queue
     grows, up to :data:`GATHER_TURNS` turns; on an idle loop that is one turn of
-    microseconds. That suits one writer whose write is work in this process:
-    fewer, fuller batches. Several writers whose writes wait on a server do
-    better starting at once: the loop serves the next requests meanwhile.
+    microseconds: fewer, fuller batches.
     """
 
     def __init__(
