@@ -31,7 +31,7 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import delete, insert, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.models.changes import ChangeRecord
@@ -66,23 +66,22 @@ def payloads(origin: str, changes: Sequence[Notice]) -> list[str]:
     ]
 
 
-async def record(
-    session: AsyncSession | AsyncConnection, origin: str, changes: Sequence[Notice]
-) -> None:
+async def record(session: AsyncSession, origin: str, changes: Sequence[Notice]) -> None:
     """Record committed-to-be changes for the other processes, in ``session``'s
-    transaction (a session's, or a bulk writer's connection)."""
+    transaction."""
     if not changes:
         return
-    bind = session if isinstance(session, AsyncConnection) else session.bind
-    if bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
         for payload in payloads(origin, changes):
             await session.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": payload})
         return
+    await session.execute(insert(ChangeRecord), log_rows(origin, changes))
+
+
+def log_rows(origin: str, changes: Sequence[Notice]) -> list[dict[str, Any]]:
+    """The ``change_log`` rows that carry ``changes`` on SQLite."""
     now = datetime.now(UTC)
-    await session.execute(
-        insert(ChangeRecord),
-        [{"origin": origin, "kind": kind, "ref_id": ref, "at": now} for kind, ref in changes],
-    )
+    return [{"origin": origin, "kind": kind, "ref_id": ref, "at": now} for kind, ref in changes]
 
 
 class PostgresWatch:

@@ -6,9 +6,10 @@ through asyncpg (a pool). Sessions translate "the database is not there" into
 :class:`StoreUnavailable` at this boundary; so is "the database refuses
 writes" (disk full, a read-only file or server, revoked privileges), which is
 also recorded in :class:`WriteHealth` for ``/status`` and ``/readyz``: a
-database that answers reads but refuses every write is not healthy. The
-schema is managed by alembic;
-:meth:`Database.upgrade` applies the migrations shipped in
+database that answers reads but refuses every write is not healthy. Bulk
+writes on a SQLite file can run a whole transaction on a thread of their own
+(:meth:`Database.write_in_thread`, ``store.sqlite_thread``). The schema is
+managed by alembic; :meth:`Database.upgrade` applies the migrations shipped in
 ``scheduler/migrations`` and is what the server runs at start.
 """
 
@@ -17,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -39,6 +40,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from scheduler.exceptions import StoreBusy, StoreConflict, StoreUnavailable
+from scheduler.store.sqlite_thread import SqliteThread
 from scheduler.store.writes import (
     WriteHealth,
     forget_write,
@@ -48,6 +50,8 @@ from scheduler.store.writes import (
 )
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # Any number; all replicas use it to serialise migrations on PostgreSQL.
@@ -167,8 +171,8 @@ class Database:
         # hide_parameters: a failing statement's traceback must not print its
         # values (webhook secrets, titles) into the log.
         kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
+        path = url.split(":///", 1)[1] if ":///" in url else ""
         if self.is_sqlite:
-            path = url.split(":///", 1)[1] if ":///" in url else ""
             if path and path != ":memory:":
                 _private_file(Path(path))
             kwargs["connect_args"] = {"timeout": 30}
@@ -190,6 +194,8 @@ class Database:
         # not the work, made reminders late. Queueing transactions here instead
         # hands the file over the moment it is free.
         self._sqlite_turn = asyncio.Lock() if self.is_sqlite else None
+        self._sqlite_file = self.is_sqlite and path not in ("", ":memory:")
+        self._sqlite_thread: SqliteThread | None = None
 
     @property
     def dialect(self) -> str:
@@ -225,6 +231,23 @@ class Database:
                 async with connection.begin():
                     yield connection
         self.writes.committed()  # all it is used for is writing
+
+    async def write_in_thread(self, work: Callable[[Connection], T]) -> T:
+        """``work(connection)`` in one transaction with the synchronous driver, for
+        bulk writes on a SQLite file: the whole transaction is one hop to a thread
+        of its own (``store.sqlite_thread``), queued behind this process's other
+        transactions, its errors translated as a session's. Elsewhere (an
+        in-memory database) it runs on the async engine."""
+        async with _translated(self.writes), self._turn():
+            if self._sqlite_file:
+                if self._sqlite_thread is None:
+                    self._sqlite_thread = SqliteThread(self.url, _sqlite_pragmas)
+                result = await self._sqlite_thread.run(work)
+            else:
+                async with self.engine.begin() as connection:
+                    result = await connection.run_sync(work)
+        self.writes.committed()
+        return result
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
@@ -275,4 +298,7 @@ class Database:
             return await conn.run_sync(check)
 
     async def dispose(self) -> None:
+        if self._sqlite_thread is not None:
+            await self._sqlite_thread.close()
+            self._sqlite_thread = None
         await self.engine.dispose()
