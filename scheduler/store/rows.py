@@ -5,8 +5,8 @@ and SQLAlchemy's instrumented set of each attribute); a create builds four
 such rows, and that was a tenth of its time. :func:`built` makes the object as
 SQLAlchemy's loader does (``ClassManager.new_instance``, then the values put
 in place), in about 5 us. It is for rows the program composed itself from
-checked input and writes with a bulk insert (``events.add_many``,
-``triggers.add_planned``), not through a session; every column is given, so
+checked input and writes with a bulk insert (``store.creations``), not
+through a session; every column is given, so
 nothing is left to a default the constructor would have applied.
 """
 
