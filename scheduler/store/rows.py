@@ -6,8 +6,8 @@ such rows, and that was a tenth of its time. :func:`built` makes the object as
 SQLAlchemy's loader does (``ClassManager.new_instance``, then the values put
 in place), in about 5 us. It is for rows the program composed itself from
 checked input and writes with a bulk insert (``store.creations``), not
-through a session; every column is given, so
-nothing is left to a default the constructor would have applied.
+through a session; every column is given, so nothing is left to a default
+the constructor would have applied.
 """
 
 from __future__ import annotations
