@@ -135,8 +135,8 @@ async def _events(settings: Settings, args: argparse.Namespace) -> int:
                 channel=args.channel,
                 reminders=reminders,
             )
-            event, _ = await service.create(data)
-            _print(event_public(event, now=now))
+            created = await service.create(data)
+            _print(event_public(created.event, now=now))
         elif args.events_command == "list":
             filters = EventFilter(
                 state=State(args.status) if args.status else None, channel=args.channel

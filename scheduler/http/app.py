@@ -177,6 +177,9 @@ async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
             await begin()
         yield
     finally:
+        # creates still queued (their requests outlived the shutdown grace) are
+        # stored and heard by the dispatcher before it stops; later ones get a 503
+        await app[EVENTS].close()
         if waiting is not None:
             waiting.cancel()
             await asyncio.wait({waiting}, timeout=DB_RETRY_MAX)

@@ -165,10 +165,14 @@ async def create_event(request: web.Request) -> web.Response:
                 field="Idempotency-Key",
             )
         clean_text(key, field="Idempotency-Key")
-    event, replayed = await request.app[EVENTS].create(data, idempotency_key=key)
-    body = await _view(request, event)
+    created = await request.app[EVENTS].create(data, idempotency_key=key)
+    event = created.event
+    # the create hands back the triggers it stored: no second read
+    body = event_model(
+        event, now=request.app[CLOCK](), triggers=created.triggers, base_url=base_url(request)
+    )
     headers = {"Location": f"/api/events/{event.id}"}
-    if replayed:
+    if created.replayed:
         headers["Idempotent-Replayed"] = "true"
     return _tagged(body, event, status=201, **headers)
 

@@ -14,8 +14,9 @@ It coordinates the engine's rooms and does little itself:
 
 Changes reach it from the change routing (``services.routing``): a changed
 event takes back what was prepared for it (:meth:`withdraw`), a changed
-webhook is used as it now is (:meth:`subscription_changed`), and anything
-else wakes a refill (:meth:`wake`).
+webhook is used as it now is (:meth:`subscription_changed`), a new event
+wakes a refill if it falls due within the horizon (:meth:`created`), and
+anything else wakes one (:meth:`wake`).
 """
 
 from __future__ import annotations
@@ -247,6 +248,13 @@ class Dispatcher:
     def wake(self) -> None:
         """Something changed in the database: refill the horizon now."""
         self.horizon.wake()
+
+    def created(self, event: Event) -> None:
+        """A new event: refill now if its first trigger falls due within the horizon.
+        A later one is found by a periodic refill, as is every event stored before
+        (a refill per create, for a burst of events next week, was a query each)."""
+        first = event.start_utc - timedelta(minutes=max(event.reminders, default=0))
+        self.horizon.wake_for(first)
 
     async def refill(self) -> None:
         await self.horizon.refill()

@@ -70,6 +70,11 @@ class Horizon:
         self._wake_pending = True
         self._spawn(self._woken())
 
+    def wake_for(self, due: datetime) -> None:
+        """Refill now if something due at ``due`` belongs in the horizon already."""
+        if due <= self.clock() + self.span:
+            self.wake()
+
     async def _woken(self) -> None:
         async with self._refill_lock:
             self._wake_pending = False  # changes from here on need another refill

@@ -2,16 +2,17 @@
 
 It turns validated API input into rows: resolves wall times to UTC instants
 (``scheduler.timezones``), bumps ``sequence`` on every change a calendar must
-see, remembers ``Idempotency-Key``s in the same transaction as the event they
-created, and tells listeners (feed caches, the reminder dispatcher) after each
-committed change. The HTTP layer and the CLI both go through it.
+see, and tells listeners (feed caches, the reminder dispatcher) after each
+committed change. New events are stored by ``services.creations``, which
+commits concurrent creates together and remembers ``Idempotency-Key``s in the
+same transaction as the event they created. The HTTP layer and the CLI both go
+through it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,31 +24,29 @@ from scheduler.config import Settings
 from scheduler.etags import check_if_match
 from scheduler.exceptions import (
     Conflict,
-    IdempotencyKeyReused,
     InvalidInput,
     StoreBusy,
-    StoreConflict,
 )
 from scheduler.models import (
     Event,
     EventCreate,
     EventType,
     EventUpdate,
-    IdempotencyRecord,
     Trigger,
     TriggerState,
     new_id,
 )
 from scheduler.models.changes import Change, ChangeKind
 from scheduler.reminders.planning import SCHEDULED_TYPES, plan_schedule, trigger_id
+from scheduler.services.creations import Created, Creations, fingerprint
 from scheduler.services.publishing import ChangePublisher
 from scheduler.status import CANCELLED, SCHEDULED
 from scheduler.store import events as event_store
-from scheduler.store import idempotency as idempotency_store
 from scheduler.store import triggers as trigger_store
 from scheduler.store.changes import this_process
 from scheduler.store.database import Database, Session
 from scheduler.store.events import EventFilter
+from scheduler.store.rows import built
 from scheduler.timezones import (
     Clock,
     EventTimes,
@@ -60,7 +59,6 @@ from scheduler.timezones import (
 
 logger = logging.getLogger(__name__)
 
-CREATE_SCOPE = "POST /api/events"
 DELETE_ATTEMPTS = 3
 
 #: Columns whose change a calendar must see (they raise ``sequence``).
@@ -129,11 +127,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise refused from err
 
 
-def fingerprint(data: EventCreate) -> str:
-    body = json.dumps(data.model_dump(exclude_unset=True), sort_keys=True, default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
 def _parse(text: str, field: str) -> LocalTime:
     try:
         return parse_local_time(text)
@@ -155,6 +148,13 @@ class EventService:
         self.settings = settings
         self.clock = clock
         self.changes = ChangePublisher(origin or this_process(settings.replica_id))
+        self.creations = Creations(
+            db,
+            self.changes,
+            clock,
+            idempotency_ttl=timedelta(hours=settings.idempotency_ttl_hours),
+            pool_size=settings.database_pool_size,
+        )
 
     @property
     def origin(self) -> str:
@@ -186,13 +186,12 @@ class EventService:
         next_cursor = encode_cursor(items[-1]) if len(rows) > size else None
         return Page(items, next_cursor)
 
-    async def create(
-        self, data: EventCreate, *, idempotency_key: str | None = None
-    ) -> tuple[Event, bool]:
-        """Store a new event; returns ``(event, replayed)``.
+    async def create(self, data: EventCreate, *, idempotency_key: str | None = None) -> Created:
+        """Store a new event (through the group-committing writer, ``creations``).
 
         With an ``idempotency_key`` seen before (within the TTL) and the same
-        body, the event created then is returned and nothing new is stored.
+        body, the event created then is returned (``replayed``) and nothing new
+        is stored.
         """
         times = resolve_event_times(
             data.timezone, _parse(data.start, "start"), _parse(data.end, "end")
@@ -201,74 +200,35 @@ class EventService:
             data.reminders if data.reminders is not None else list(self.settings.default_reminders)
         )
         now = self.clock()
-        event = Event(
-            id=new_id(),
-            title=data.title,
-            description=data.description,
-            stream_url=data.stream_url,
-            location=data.location,
-            channel=data.channel,
-            reminders=reminders,
-            status=SCHEDULED,
-            sequence=0,
-            created_at=now,
-            updated_at=now,
-            **_time_columns(times),
+        event = built(
+            Event,
+            {
+                "id": new_id(),
+                "title": data.title,
+                "description": data.description,
+                "stream_url": data.stream_url,
+                "location": data.location,
+                "channel": data.channel,
+                "reminders": reminders,
+                "status": SCHEDULED,
+                "actual_start": None,
+                "actual_end": None,
+                "cancelled_at": None,
+                "sequence": 0,
+                "created_at": now,
+                "updated_at": now,
+                **_time_columns(times),
+            },
         )
         if idempotency_key is None:
-            async with self.db.session() as session:
-                await event_store.add(session, event)
-                await self._replan(session, event)
-                await self.changes.record(session, ChangeKind.CREATED, event.id)
-            await self.changes.publish(
-                EventChange(ChangeKind.CREATED, event.id, event, event.channel)
-            )
-            return event, False
+            return await self.creations.create(event)
+        return await self.creations.create(
+            event, idempotency_key=idempotency_key, request_fingerprint=fingerprint(data)
+        )
 
-        fp = fingerprint(data)
-        expired = now - timedelta(hours=self.settings.idempotency_ttl_hours)
-        for _attempt in range(2):
-            replay = await self._replay(idempotency_key, fp, expired)
-            if replay is not None:
-                return replay, True
-            try:
-                async with self.db.session() as session:
-                    await idempotency_store.remember(
-                        session,
-                        IdempotencyRecord(
-                            key=idempotency_key,
-                            scope=CREATE_SCOPE,
-                            fingerprint=fp,
-                            resource_id=event.id,
-                            created_at=now,
-                        ),
-                        expired_before=expired,
-                    )
-                    await event_store.add(session, event)
-                    await self._replan(session, event)
-                    await self.changes.record(session, ChangeKind.CREATED, event.id)
-            except StoreConflict:
-                continue  # a concurrent request with the same key won; replay its result
-            await self.changes.publish(
-                EventChange(ChangeKind.CREATED, event.id, event, event.channel)
-            )
-            return event, False
-        raise Conflict("a request with this Idempotency-Key is being processed; retry shortly")
-
-    async def _replay(self, key: str, fp: str, expired: datetime) -> Event | None:
-        async with self.db.session() as session:
-            record = await idempotency_store.find(session, key, CREATE_SCOPE, newer_than=expired)
-            if record is None:
-                return None
-            if record.fingerprint != fp:
-                raise IdempotencyKeyReused(
-                    "this Idempotency-Key was already used with a different request body; "
-                    "use a new key for a new event"
-                )
-            event = await event_store.get(session, record.resource_id)
-        if event is None:
-            raise Conflict("the event created with this Idempotency-Key has since been deleted")
-        return event
+    async def close(self) -> None:
+        """Wait for creates under way; refuse new ones (the server is stopping)."""
+        await self.creations.close()
 
     async def update(
         self, event_id: str, data: EventUpdate, *, if_match: str | None = None

@@ -17,7 +17,8 @@ live hub      every event change, ``state`` included: pushes the new status
 dispatcher    ``updated``/``cancelled``/``started``/``ended``/``deleted``:
               takes back what it prepared for the event; ``webhook``: uses
               the webhook as it now is; ``resync``: rechecks its claims;
-              anything but ``state`` and ``webhook``: refills its horizon
+              ``created``: refills its horizon if the new event falls due
+              within it; anything else but ``state`` and ``webhook``: refills
 other         everything this process commits: recorded by the writer in its
 processes     transaction (``store.changes``), the dispatcher's ``state``
               changes announced through the bus
@@ -116,6 +117,9 @@ def _dispatcher_listener(dispatcher: Dispatcher) -> Callable[[Change], Awaitable
             return
         elif change.kind is ChangeKind.RESYNC:
             await dispatcher.revalidate()  # changes may have been missed
+        elif change.kind is ChangeKind.CREATED and change.event is not None:
+            dispatcher.created(change.event)  # a refill only if it falls due soon
+            return
         if change.kind is not ChangeKind.STATE:  # a start or end it announced moves no trigger
             dispatcher.wake()
 

@@ -58,23 +58,30 @@ def this_process(replica_id: str = "") -> str:
     return replica_id or f"{socket.gethostname()}:{os.getpid()}"
 
 
+def payloads(origin: str, changes: Sequence[Notice]) -> list[str]:
+    """The ``NOTIFY`` payloads that carry ``changes`` on PostgreSQL."""
+    return [
+        json.dumps({"from": origin, "changes": [list(c) for c in changes[i : i + NOTIFY_BATCH]]})
+        for i in range(0, len(changes), NOTIFY_BATCH)
+    ]
+
+
 async def record(session: AsyncSession, origin: str, changes: Sequence[Notice]) -> None:
     """Record committed-to-be changes for the other processes, in ``session``'s
     transaction."""
     if not changes:
         return
     if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-        for i in range(0, len(changes), NOTIFY_BATCH):
-            payload = json.dumps(
-                {"from": origin, "changes": [list(c) for c in changes[i : i + NOTIFY_BATCH]]}
-            )
+        for payload in payloads(origin, changes):
             await session.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": payload})
         return
+    await session.execute(insert(ChangeRecord), log_rows(origin, changes))
+
+
+def log_rows(origin: str, changes: Sequence[Notice]) -> list[dict[str, Any]]:
+    """The ``change_log`` rows that carry ``changes`` on SQLite."""
     now = datetime.now(UTC)
-    await session.execute(
-        insert(ChangeRecord),
-        [{"origin": origin, "kind": kind, "ref_id": ref, "at": now} for kind, ref in changes],
-    )
+    return [{"origin": origin, "kind": kind, "ref_id": ref, "at": now} for kind, ref in changes]
 
 
 class PostgresWatch:

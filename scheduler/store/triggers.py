@@ -19,6 +19,7 @@ from scheduler.models.triggers import SCHEDULED_TYPES, PlannedTrigger
 from scheduler.store import claims
 from scheduler.store import deliveries as delivery_store
 from scheduler.store.claims import Queue
+from scheduler.store.rows import built
 
 #: Once past these, a trigger whose time changes to the future is armed again.
 REARMABLE = {
@@ -78,6 +79,34 @@ async def replan(session: AsyncSession, event_id: str, plan: Iterable[PlannedTri
     if gone:
         await session.execute(delete(Trigger).where(col(Trigger.id).in_(gone)))
     await session.flush()
+
+
+def new_rows(event_id: str, plan: Iterable[PlannedTrigger]) -> list[Trigger]:
+    """The trigger rows of a new event's plan (what :func:`replan` inserts for an
+    event that has none yet), in the order :func:`for_events` reads them back."""
+    rows = [
+        built(
+            Trigger,
+            {
+                "id": item.id,
+                "event_id": event_id,
+                "type": item.type.value,
+                "minutes_before": item.minutes_before,
+                "due_at": item.due_at,
+                "state": item.state.value,
+                "generation": 0,
+                "claimed_by": None,
+                "claim_expires_at": None,
+                "claim_attempt": 0,
+                "fired_at": None,
+                "late_by_seconds": None,
+                "detail": None,
+            },
+        )
+        for item in plan
+    ]
+    rows.sort(key=lambda row: (row.due_at, row.id))
+    return rows
 
 
 async def release_prepared(

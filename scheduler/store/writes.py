@@ -99,3 +99,8 @@ def note_write(
 
 def forget_write(conn: Connection) -> None:
     conn.info.pop("wrote", None)
+
+
+def forget_write_on_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info.pop("wrote", None)

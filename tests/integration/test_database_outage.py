@@ -14,9 +14,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import text
 
 from scheduler.http.app import create_app
 from scheduler.http.keys import DISPATCHER
+from scheduler.store.database import Database
 from tests.conftest import AUTH, empty_database, make_settings
 from tests.helpers import create_event, local_in, subscribe
 from tests.receiver import Receiver
@@ -119,3 +121,44 @@ async def test_start_without_a_database_then_it_arrives(
         headers=AUTH,
     )
     assert resp.status == 201
+
+
+async def test_creates_while_the_database_is_away_answer_503_and_store_nothing(
+    aiohttp_client: Any, tmp_path: Path, postgres_url: str, proxy: TcpProxy
+) -> None:
+    """Creates that were waiting together for one transaction each get the 503 a
+    lone create gets; none of them is stored, not even in part."""
+    client: Client = await aiohttp_client(
+        create_app(make_settings(tmp_path, through(proxy, postgres_url)))
+    )
+    kept = await create_event(client, start="2030-01-01T10:00", end="2030-01-01T11:00")
+
+    await proxy.cut()
+    bodies = [
+        {
+            "title": f"during the outage {i}",
+            "timezone": "UTC",
+            "start": "2030-01-02T10:00",
+            "end": "2030-01-02T11:00",
+        }
+        for i in range(8)
+    ]
+    answers = await asyncio.gather(
+        *(client.post("/api/events", json=body, headers=AUTH) for body in bodies)
+    )
+    for resp in answers:
+        assert resp.status == 503, await resp.text()
+        problem = await resp.json()
+        assert "database" in problem["detail"]
+
+    await proxy.restore()
+    await wait_status(client, "/readyz", 200)
+    listing = await (await client.get("/api/events")).json()
+    assert [e["id"] for e in listing["items"]] == [kept["id"]]
+    db = Database(postgres_url)
+    try:
+        async with db.session() as session:
+            triggers = (await session.execute(text("SELECT event_id FROM triggers"))).all()
+    finally:
+        await db.dispose()
+    assert {row.event_id for row in triggers} == {kept["id"]}

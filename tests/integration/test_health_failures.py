@@ -153,6 +153,45 @@ async def test_full_disk_under_sqlite_makes_readyz_and_status_503(tmp_path: Path
         server.stop()
 
 
+async def test_creates_together_on_a_full_sqlite_disk_answer_503_and_store_nothing(
+    tmp_path: Path,
+) -> None:
+    """Creates waiting together for one transaction each get the 503 a lone create
+    gets, and none of them is stored, not even in part."""
+    server = await asyncio.to_thread(Server, tmp_path, env_for(tmp_path))
+    try:
+        status, kept = await asyncio.to_thread(
+            request, server.port, "POST", "/api/events", BRUSSELS
+        )
+        assert status == 201, kept
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.prlimit(server.proc.pid, resource.RLIMIT_FSIZE, (0, hard))
+        try:
+            bodies = [{**BRUSSELS, "title": f"refused {i}"} for i in range(8)]
+            answers = await asyncio.gather(
+                *(
+                    asyncio.to_thread(request, server.port, "POST", "/api/events", body)
+                    for body in bodies
+                )
+            )
+            for status, body in answers:
+                assert status == 503, body
+                assert "refuses writes" in body["detail"]
+        finally:
+            resource.prlimit(server.proc.pid, resource.RLIMIT_FSIZE, (soft, hard))
+        status, listing = await asyncio.to_thread(request, server.port, "GET", "/api/events")
+        assert [e["id"] for e in listing["items"]] == [kept["id"]]
+    finally:
+        server.stop()
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'scheduler.db'}")
+    try:
+        async with db.session() as session:
+            rows = (await session.execute(text("SELECT DISTINCT event_id FROM triggers"))).all()
+    finally:
+        await db.dispose()
+    assert [row.event_id for row in rows] == [kept["id"]]
+
+
 async def test_a_delivery_stuck_under_an_expired_claim_makes_status_503(
     aiohttp_client: Any, tmp_path: Path, database_url: str, receiver: Receiver
 ) -> None:

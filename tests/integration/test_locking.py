@@ -31,7 +31,7 @@ async def test_event_lock_does_not_block_trigger_completion(postgres_url: str) -
     try:
         start = datetime.now(UTC) - timedelta(seconds=1)
         service = EventService(db, Settings(), lambda: start - timedelta(minutes=5))
-        event, _ = await service.create(
+        created = await service.create(
             EventCreate(
                 title="locked",
                 timezone="UTC",
@@ -40,6 +40,7 @@ async def test_event_lock_does_not_block_trigger_completion(postgres_url: str) -
                 reminders=[],
             )
         )
+        event = created.event
         holding = asyncio.Event()
         release = asyncio.Event()
 

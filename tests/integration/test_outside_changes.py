@@ -10,6 +10,7 @@ a change committed by another process must take it back within 200 ms.
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -161,6 +162,56 @@ async def test_a_change_through_the_cli_rearms_the_timers(
         got = receiver.of_type("event.started")[0]
         print(f"event.started {got.lateness():.3f} s late")
         assert got.lateness() < 0.5
+    finally:
+        server.stop()
+
+
+async def test_an_event_the_cli_adds_is_in_the_servers_feed_and_status_at_once(
+    tmp_path: Path, server_url: str
+) -> None:
+    """The CLI's create (written by the same group-committing writer) reaches the
+    running server: its cached feed is forgotten and its status view holds the event."""
+    env = server_env(tmp_path, server_url)
+    server = await asyncio.to_thread(Server, tmp_path, env)
+    try:
+        async with aiohttp.ClientSession() as session:
+            base = f"http://127.0.0.1:{server.port}"
+            async with session.get(f"{base}/calendar.ics") as resp:
+                assert "added by an operator" not in await resp.text()  # cached now
+            start = datetime.now(UTC) + timedelta(minutes=30)
+            cli = await asyncio.to_thread(
+                subprocess.run,
+                [
+                    *CLI,
+                    "events",
+                    "add",
+                    "--title",
+                    "added by an operator",
+                    "--timezone",
+                    "Europe/Brussels",
+                    "--start",
+                    wall(start),
+                    "--end",
+                    wall(start + timedelta(hours=1)),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert cli.returncode == 0, cli.stderr
+            event_id = json.loads(cli.stdout)["id"]
+            deadline = asyncio.get_running_loop().time() + 2
+            while True:
+                async with session.get(f"{base}/calendar.ics") as resp:
+                    feed = await resp.text()
+                async with session.get(f"{base}/api/events/{event_id}/status") as resp:
+                    status = resp.status, await resp.json()
+                if "added by an operator" in feed and status[0] == 200:
+                    break
+                assert asyncio.get_running_loop().time() < deadline, (feed[-300:], status)
+                await asyncio.sleep(0.05)
+            assert status[1]["state"] == "upcoming"
     finally:
         server.stop()
 

@@ -19,6 +19,7 @@ from tests.conftest import AUTH, make_settings
 from tests.helpers import (
     Client,
     create_event,
+    fast_settings,
     local_in,
     settled_delivery,
     settled_triggers,
@@ -46,6 +47,21 @@ async def test_started_and_ended_fire_on_time(app_client: Client, receiver: Rece
 
     states = await settled_triggers(app_client, event["id"])
     assert states == {"event.started": "fired", "event.ended": "fired"}
+
+
+async def test_an_event_created_beyond_the_horizon_fires_on_time(
+    aiohttp_client: Any, tmp_path: Path, database_url: str, receiver: Receiver
+) -> None:
+    """Creating an event due after the horizon wakes no refill; a periodic refill
+    brings it into the horizon in time."""
+    settings = fast_settings(tmp_path, database_url, scheduler_horizon_seconds=2)
+    client: Client = await aiohttp_client(create_app(settings))
+    await subscribe(client, receiver, types=["event.started"])
+    event = await create_event(client, start=local_in(5), end=local_in(3600))
+    await receiver.wait_for(1, type_="event.started", timeout=10)
+    started = receiver.of_type("event.started")[0]
+    assert started.body["data"]["event"]["id"] == event["id"]
+    assert 0 <= started.lateness() < 0.5, started.lateness()
 
 
 async def test_reminder_fires_n_minutes_before_start(
