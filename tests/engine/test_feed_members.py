@@ -64,7 +64,7 @@ async def test_a_kept_feed_follows_changes_and_the_clock_as_the_database_would(
                     channel=rnd.choice(CHANNELS),
                     reminders=[],
                 )
-                ids.append((await events.create(data))[0].id)
+                ids.append((await events.create(data)).event.id)
             elif action == "time":
                 clock.advance(hours=rnd.randint(1, 12))
             else:
