@@ -22,7 +22,6 @@ client varying its queries cannot grow the process.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
@@ -34,6 +33,7 @@ from scheduler.models import Event, EventPage, Trigger, TriggerState
 from scheduler.models.changes import Change, ChangeKind
 from scheduler.representation import event_model
 from scheduler.services.events import EventService
+from scheduler.services.single_flight import SingleFlight
 from scheduler.store.events import EventFilter
 from scheduler.timezones import Clock
 
@@ -69,7 +69,7 @@ class EventPages:
         self._kept: OrderedDict[Hashable, KeptAnswer] = OrderedDict()
         self._bytes = 0
         self._generation = 0
-        self._building: dict[Hashable, asyncio.Future[KeptAnswer]] = {}
+        self._building: SingleFlight[KeptAnswer] = SingleFlight()
         self.builds = 0  # answers built (for tests and benchmarks)
 
     async def listing(
@@ -127,25 +127,16 @@ class EventPages:
                 self._kept.move_to_end(key)
                 return kept
             self._forget(key)
-        building = self._building.get(key)
-        if building is not None:  # the same page asked for meanwhile: built once
-            return await asyncio.shield(building)
-        future: asyncio.Future[KeptAnswer] = asyncio.get_running_loop().create_future()
-        self._building[key] = future
-        try:
+
+        async def build_and_keep() -> KeptAnswer:
             generation = self._generation
             answer, keep = await build()
             self.builds += 1
             if keep and generation == self._generation:
                 self._keep(key, answer)
-            future.set_result(answer)
             return answer
-        except BaseException as err:
-            future.set_exception(err)
-            future.exception()  # retrieved: waiters get it, nobody else must
-            raise
-        finally:
-            del self._building[key]
+
+        return await self._building.run(key, build_and_keep)
 
     def _keepable(self, answer: KeptAnswer, now: datetime) -> bool:
         fits = len(answer.body) <= self.max_bytes // 4

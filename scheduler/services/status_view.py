@@ -31,6 +31,7 @@ from scheduler.inputs import looks_like_id
 from scheduler.models import Event
 from scheduler.models.changes import Change, ChangeKind
 from scheduler.representation import lifecycle_of
+from scheduler.services.single_flight import SingleFlight
 from scheduler.status import CANCELLED, State
 from scheduler.store import events as event_store
 from scheduler.store import live as live_store
@@ -70,7 +71,7 @@ class StatusView:
         self._near: dict[str, Event] = {}
         self._cache: OrderedDict[str, Event | None] = OrderedDict()
         self._lookups = asyncio.Semaphore(lookups)
-        self._loading: dict[str, asyncio.Future[Event | None]] = {}
+        self._loading: SingleFlight[Event | None] = SingleFlight()
         self._generation = 0  # raised by every change: a lookup begun before it is stale
         self._during_reload: dict[str, Event | None] | None = None
         self.loaded = False
@@ -113,12 +114,8 @@ class StatusView:
     async def _lookup(self, event_id: str) -> Event | None:
         if not looks_like_id(event_id):
             return None  # not even shaped like an id: no query, nothing to remember
-        pending = self._loading.get(event_id)
-        if pending is not None:  # the same id asked for meanwhile: one query
-            return await asyncio.shield(pending)
-        future: asyncio.Future[Event | None] = asyncio.get_running_loop().create_future()
-        self._loading[event_id] = future
-        try:
+
+        async def look_up() -> Event | None:
             generation = self._generation
             async with self._lookups:
                 self.database_lookups += 1
@@ -126,14 +123,9 @@ class StatusView:
                     event = await event_store.get(session, event_id)
             if generation == self._generation:
                 self._remember(event_id, event)
-            future.set_result(event)
             return event
-        except BaseException as err:
-            future.set_exception(err)
-            future.exception()  # retrieved: waiters get it, nobody else must
-            raise
-        finally:
-            del self._loading[event_id]
+
+        return await self._loading.run(event_id, look_up)
 
     def _remember(self, event_id: str, event: Event | None) -> None:
         self._cache[event_id] = event
