@@ -12,16 +12,10 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from scheduler.http.keys import PAGES
-from tests.conftest import AUTH, BRUSSELS, FakeClock
+from tests.conftest import AUTH, FakeClock
+from tests.http.test_events_api import create
 
 Client = TestClient[Any, Any]
-
-
-async def create(client: Client, **fields: Any) -> dict[str, Any]:
-    resp = await client.post("/api/events", json={**BRUSSELS, **fields}, headers=AUTH)
-    assert resp.status == 201, await resp.text()
-    body: dict[str, Any] = await resp.json()
-    return body
 
 
 def builds(client: Client) -> int:
