@@ -125,6 +125,12 @@ class PreconditionFailed(SchedulerError):
     code = "precondition-failed"
 
 
+class TooLarge(SchedulerError):
+    """Raised when a request body passes the size its endpoint takes (HTTP 413)."""
+
+    code = "too-large"
+
+
 class IdempotencyKeyReused(InvalidInput):
     """Raised by the event service when an ``Idempotency-Key`` comes back with another body."""
 

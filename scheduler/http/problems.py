@@ -24,6 +24,7 @@ from scheduler.exceptions import (
     PreconditionFailed,
     SchedulerError,
     StoreUnavailable,
+    TooLarge,
     Unauthorized,
 )
 from scheduler.http.keys import SETTINGS
@@ -39,6 +40,7 @@ _STATUS: list[tuple[type[SchedulerError], int]] = [
     (PreconditionFailed, 412),
     (Unauthorized, 401),
     (StoreUnavailable, 503),
+    (TooLarge, 413),
 ]
 
 _TITLES = {

@@ -17,6 +17,7 @@ from scheduler.models.events import (
     Problem,
     TriggerPublic,
 )
+from scheduler.models.imports import ImportIds, ImportReport, ImportSkip
 from scheduler.models.service import (
     CalendarLinks,
     FeedLinks,
@@ -65,6 +66,9 @@ __all__ = [
     "FeedLinks",
     "FieldError",
     "IdempotencyRecord",
+    "ImportIds",
+    "ImportReport",
+    "ImportSkip",
     "LiveList",
     "Liveness",
     "Problem",

@@ -38,6 +38,8 @@ class Event(SQLModel, table=True):
             sqlite_where=sa.text("actual_start IS NOT NULL AND actual_end IS NULL"),
             postgresql_where=sa.text("actual_start IS NOT NULL AND actual_end IS NULL"),
         ),
+        # an imported event is found again by its source and key (imports)
+        sa.Index("ux_events_import", "import_source", "import_key", unique=True),
     )
 
     id: str = DBField(default_factory=new_id, primary_key=True, max_length=32)
@@ -59,6 +61,10 @@ class Event(SQLModel, table=True):
     sequence: int = 0
     created_at: datetime = utc_column()
     updated_at: datetime = utc_column()
+    #: for an event an import created: the import's source name and the hash of
+    #: the file's UID (+ RECURRENCE-ID) it came from (``calendar.reading``)
+    import_source: str | None = DBField(default=None, max_length=64)
+    import_key: str | None = DBField(default=None, max_length=40)
 
 
 class IdempotencyRecord(SQLModel, table=True):

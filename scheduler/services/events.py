@@ -186,12 +186,18 @@ class EventService:
         next_cursor = encode_cursor(items[-1]) if len(rows) > size else None
         return Page(items, next_cursor)
 
-    async def create(self, data: EventCreate, *, idempotency_key: str | None = None) -> Created:
+    async def create(
+        self,
+        data: EventCreate,
+        *,
+        idempotency_key: str | None = None,
+        imported_as: tuple[str, str] | None = None,
+    ) -> Created:
         """Store a new event (through the group-committing writer, ``creations``).
 
         With an ``idempotency_key`` seen before (within the TTL) and the same
         body, the event created then is returned (``replayed``) and nothing new
-        is stored.
+        is stored. ``imported_as`` is the (source, key) an import finds it by.
         """
         times = resolve_event_times(
             data.timezone, _parse(data.start, "start"), _parse(data.end, "end")
@@ -217,6 +223,8 @@ class EventService:
                 "sequence": 0,
                 "created_at": now,
                 "updated_at": now,
+                "import_source": imported_as[0] if imported_as else None,
+                "import_key": imported_as[1] if imported_as else None,
                 **_time_columns(times),
             },
         )

@@ -20,6 +20,9 @@ from scheduler.inputs import looks_like_id
 from scheduler.models import Event
 from scheduler.status import CANCELLED, State
 
+#: ids or keys per ``IN (...)`` (SQLite allows 32,766 parameters a statement)
+IN_CHUNK = 5000
+
 
 @dataclass(frozen=True)
 class EventFilter:
@@ -143,3 +146,34 @@ async def by_ids(session: AsyncSession, ids: Collection[str]) -> dict[str, Event
         return {}
     rows = await session.execute(select(Event).where(col(Event.id).in_(list(ids))))
     return {event.id: event for event in rows.scalars().all()}
+
+
+async def imported(session: AsyncSession, source: str, keys: Collection[str]) -> dict[str, Event]:
+    """The events an import from ``source`` created, by their import key."""
+    found: dict[str, Event] = {}
+    wanted = list(keys)
+    for i in range(0, len(wanted), IN_CHUNK):
+        rows = await session.execute(
+            select(Event).where(
+                col(Event.import_source) == source,
+                col(Event.import_key).in_(wanted[i : i + IN_CHUNK]),
+            )
+        )
+        found.update((event.import_key, event) for event in rows.scalars().all())  # type: ignore[misc]
+    return found
+
+
+async def imported_not_in(
+    session: AsyncSession, source: str, keys: Collection[str], *, now: datetime
+) -> list[str]:
+    """Ids of events imported from ``source``, not cancelled and not yet ended,
+    whose key is not among ``keys`` (what a pruning import cancels)."""
+    rows = await session.execute(
+        select(col(Event.id), col(Event.import_key)).where(
+            col(Event.import_source) == source,
+            col(Event.status) != CANCELLED,
+            col(Event.end_utc) > now,
+        )
+    )
+    keep = set(keys)
+    return [event_id for event_id, key in rows.all() if key not in keep]

@@ -57,6 +57,8 @@ def new_event(number: int, **fields: object) -> tuple[Event, list[Trigger]]:
         "sequence": 0,
         "created_at": NOW,
         "updated_at": NOW,
+        "import_source": None,
+        "import_key": None,
         **fields,
     }
     event = built(Event, values)
