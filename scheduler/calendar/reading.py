@@ -203,8 +203,10 @@ def _event(
         location=_cut_or_none(_one_line(_text(component.get("LOCATION"))), LOCATION_MAX),
         stream_url=_stream_url(component),
         timezone=zone,
-        start=start.astimezone(get_zone(zone)),
-        end=end.astimezone(get_zone(zone)),
+        # through UTC: astimezone to the very zone a time already has changes
+        # nothing, and a wall time in a spring-forward gap would stay as written
+        start=start.astimezone(UTC).astimezone(get_zone(zone)),
+        end=end.astimezone(UTC).astimezone(get_zone(zone)),
         cancelled=str(component.get("STATUS", "")).upper() == "CANCELLED",
     )
 

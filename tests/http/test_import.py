@@ -227,3 +227,26 @@ async def test_bad_imports_answer_a_problem_and_store_nothing(
     assert resp.content_type == "application/problem+json"
     assert says in (await resp.json())["detail"]
     assert await all_events(client) == []
+
+
+async def test_times_in_a_dst_gap_or_fold_are_read_as_calendar_apps_read_them(
+    client: Client,
+) -> None:
+    """RFC 5545 §3.3.5: a wall time skipped by spring-forward means the offset
+    before the gap; a repeated one means its first occurrence."""
+    data = (
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test//EN\r\n"
+        b"BEGIN:VEVENT\r\nUID:gap@example.org\r\nSUMMARY:In the gap\r\n"
+        b"DTSTART;TZID=Europe/Brussels:20190331T023000\r\n"
+        b"DTEND;TZID=Europe/Brussels:20190331T040000\r\nEND:VEVENT\r\n"
+        b"BEGIN:VEVENT\r\nUID:fold@example.org\r\nSUMMARY:In the fold\r\n"
+        b"DTSTART;TZID=Europe/Brussels:20181028T023000\r\n"
+        b"DTEND;TZID=Europe/Brussels:20181028T040000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    report = await import_file(client, data)
+    assert report["created"] == 2, report["skipped_events"]
+    events = {e["title"]: e for e in await all_events(client)}
+    assert events["In the gap"]["start_utc"] == "2019-03-31T01:30:00Z"
+    assert events["In the gap"]["start"] == "2019-03-31T03:30:00+02:00"
+    assert events["In the fold"]["start_utc"] == "2018-10-28T00:30:00Z"
+    assert events["In the fold"]["start"] == "2018-10-28T02:30:00+02:00"
