@@ -49,6 +49,13 @@ class InvalidInput(SchedulerError):
         return self
 
 
+class BadFeedQuery(InvalidInput):
+    """Raised for a feed URL whose query string the feed does not take (HTTP 400:
+    a calendar app shows the error instead of subscribing to the wrong feed)."""
+
+    code = "bad-feed-query"
+
+
 class UnknownTimezone(InvalidInput):
     """Raised by ``scheduler.timezones`` for a name that is not an IANA zone."""
 

@@ -95,7 +95,7 @@ def validation_problem(err: ValidationError) -> web.Response:
 
 def domain_problem(err: SchedulerError) -> web.Response:
     status = next((code for kind, code in _STATUS if isinstance(err, kind)), 500)
-    if err.code == "malformed-json":
+    if err.code in ("malformed-json", "bad-feed-query"):
         status = 400
     extra: dict[str, Any] = {}
     errors = None

@@ -3,6 +3,7 @@
 from scheduler.models.columns import UTCDateTime, new_id
 from scheduler.models.events import (
     CHANNEL_PATTERN,
+    TAG_PATTERN,
     Event,
     EventCreate,
     EventLinks,
@@ -47,6 +48,7 @@ from scheduler.models.webhooks import (
 __all__ = [
     "CHANNEL_PATTERN",
     "PING_TYPE",
+    "TAG_PATTERN",
     "AttemptPublic",
     "CalendarLinks",
     "Delivery",

@@ -74,6 +74,7 @@ VISIBLE_FIELDS = (
     "start_utc",
     "end_utc",
     "reminders",
+    "tags",
     "status",
     "actual_start",
     "actual_end",
@@ -216,6 +217,7 @@ class EventService:
                 "location": data.location,
                 "channel": data.channel,
                 "reminders": reminders,
+                "tags": data.tags or [],
                 "status": SCHEDULED,
                 "actual_start": None,
                 "actual_end": None,
@@ -258,6 +260,8 @@ class EventService:
             for name in ("title", "description", "stream_url", "location", "channel"):
                 if name in fields:
                     setattr(event, name, fields[name])
+            if "tags" in fields:
+                event.tags = fields["tags"] or []
             if "reminders" in fields:
                 event.reminders = (
                     fields["reminders"]

@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select
+from sqlalchemy import ColumnElement, String, and_, cast, delete, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -32,6 +32,7 @@ class EventFilter:
     ends_after: datetime | None = None  # ``from``: events that end after this
     state: State | None = None
     channel: str | None = None
+    tag: str | None = None
 
 
 def state_clause(state: State, now: datetime) -> ColumnElement[bool]:
@@ -60,6 +61,12 @@ def state_clause(state: State, now: datetime) -> ColumnElement[bool]:
             or_(actual_end.is_not(None), and_(actual_start.is_(None), end <= now)),
         )
     return false()
+
+
+def has_tag(tag: str) -> ColumnElement[bool]:
+    """SQL for "``tag`` is among the event's tags": the JSON list's text holds
+    ``"tag"`` (tags are letters, digits, ``-`` and ``_``: no quote, no wildcard)."""
+    return cast(col(Event.tags), String).like(f'%"{tag}"%')
 
 
 async def add(session: AsyncSession, event: Event) -> Event:
@@ -110,6 +117,8 @@ async def list_page(
         query = query.where(col(Event.end_utc) > filters.ends_after)
     if filters.channel is not None:
         query = query.where(col(Event.channel) == filters.channel)
+    if filters.tag is not None:
+        query = query.where(has_tag(filters.tag))
     if filters.state is not None:
         query = query.where(state_clause(filters.state, now))
     if after is not None:

@@ -50,6 +50,7 @@ def new_event(number: int, **fields: object) -> tuple[Event, list[Trigger]]:
         "start_utc": start,
         "end_utc": start + timedelta(hours=1),
         "reminders": [60, 15],
+        "tags": [],
         "status": "scheduled",
         "actual_start": None,
         "actual_end": None,
