@@ -48,6 +48,7 @@ _FIELDS = (
     "id",
     "url",
     "types",
+    "format",
     "channel",
     "description",
     "active",
@@ -117,7 +118,7 @@ def delivery_public(view: DeliveryView) -> DeliveryPublic:
         ),
         **BODY_ERRORS,
         **UNAUTHORIZED,
-        422: problem("Invalid URL, refused target or unknown type"),
+        422: problem("Invalid URL, refused target, unknown type or unknown format"),
     },
 )
 async def create_webhook(request: web.Request) -> web.Response:

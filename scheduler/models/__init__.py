@@ -41,6 +41,7 @@ from scheduler.models.webhooks import (
     SubscriptionUpdate,
     Trigger,
     TriggerState,
+    WebhookFormat,
 )
 
 __all__ = [
@@ -80,6 +81,7 @@ __all__ = [
     "TriggerPublic",
     "TriggerState",
     "UTCDateTime",
+    "WebhookFormat",
     "new_id",
 ]
 
