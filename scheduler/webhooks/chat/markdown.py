@@ -1,0 +1,46 @@
+"""Backslash escapes for the Markdown that Discord and Teams render. Pure.
+
+Both read Markdown in the text a webhook posts; both honour a backslash
+before an ASCII punctuation character as "this character, literally". So each
+character that could start markup in user text (emphasis, code, links,
+headings, quotes, lists, HTML-like tags) gets a backslash, and the list
+markers that only mean something at the start of a line (``-``, ``+``,
+``1.``) get one there. With ``mentions``, ``@`` is followed by a zero-width
+space, so ``@everyone``, ``@here`` and ``<@&123>`` read as they were written
+and are not parsed as mentions (Discord's ``allowed_mentions`` also stops them
+pinging anyone).
+"""
+
+from __future__ import annotations
+
+from scheduler.webhooks.chat.clipping import clusters
+
+#: what starts markup anywhere in a line
+INLINE = frozenset("\\*_~`|<>[]#")
+#: what starts markup only at the beginning of a line
+LINE_START = frozenset("-+=")
+ZERO_WIDTH_SPACE = "\u200b"
+
+
+def units(text: str, *, mentions: bool = False) -> list[str]:
+    """``text`` as escaped units, one per cluster (see ``clipping``)."""
+    out: list[str] = []
+    line_start = True  # only spaces so far on this line
+    digits_only = True  # only spaces and digits so far on this line
+    for cluster in clusters(text):
+        head = cluster[0]
+        if head in INLINE or (line_start and head in LINE_START):
+            unit = "\\" + cluster
+        elif digits_only and not line_start and head in ".)":
+            unit = "\\" + cluster  # "1." or "1)" would start a numbered list
+        elif mentions and head == "@":
+            unit = cluster + ZERO_WIDTH_SPACE
+        else:
+            unit = cluster
+        out.append(unit)
+        if cluster == "\n":
+            line_start = digits_only = True
+        elif not cluster.isspace():
+            line_start = False
+            digits_only = digits_only and cluster.isdigit()
+    return out
