@@ -139,7 +139,7 @@ PROBLEMS = {"slack": slack_problems, "discord": discord_problems, "teams": teams
 # --- what a reader sees ---------------------------------------------------------
 
 
-def _markdown_visible(text: str) -> str:
+def markdown_visible(text: str) -> str:
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text).replace(ZWSP, "")
 
 
@@ -151,7 +151,7 @@ def slack_visible(body: dict[str, Any]) -> str:
 def discord_visible(body: dict[str, Any]) -> str:
     embed = body["embeds"][0]
     parts = [body["content"], embed["title"], embed["description"]]
-    return "\n\n".join(_markdown_visible(p) for p in parts)
+    return "\n\n".join(markdown_visible(p) for p in parts)
 
 
 def teams_visible(body: dict[str, Any]) -> str:
@@ -162,7 +162,7 @@ def teams_visible(body: dict[str, Any]) -> str:
             parts.append(element["text"])
         elif element["type"] == "FactSet":
             parts += [f"{f['title']}: {f['value']}" for f in element["facts"]]
-    return "\n\n".join(_markdown_visible(p) for p in parts)
+    return "\n\n".join(markdown_visible(p) for p in parts)
 
 
 VISIBLE = {"slack": slack_visible, "discord": discord_visible, "teams": teams_visible}

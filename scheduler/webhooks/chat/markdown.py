@@ -3,7 +3,7 @@
 Both read Markdown in the text a webhook posts; both honour a backslash
 before an ASCII punctuation character as "this character, literally". So each
 character that could start markup in user text (emphasis, code, links,
-headings, quotes, lists, HTML-like tags) gets a backslash, and the list
+headings, quotes, lists, HTML-like tags and entities) gets a backslash, and the list
 markers that only mean something at the start of a line (``-``, ``+``,
 ``1.``) get one there. With ``mentions``, ``@`` is followed by a zero-width
 space, so ``@everyone``, ``@here`` and ``<@&123>`` read as they were written
@@ -16,7 +16,7 @@ from __future__ import annotations
 from scheduler.webhooks.chat.clipping import clusters
 
 #: what starts markup anywhere in a line
-INLINE = frozenset("\\*_~`|<>[]#")
+INLINE = frozenset("\\*_~`|<>[]#&")  # & would start an HTML entity (&lt;)
 #: what starts markup only at the beginning of a line
 LINE_START = frozenset("-+=")
 ZERO_WIDTH_SPACE = "\u200b"
