@@ -151,7 +151,5 @@ def _body(format_: str, trigger: Trigger, event: Event, *, at: datetime, late: f
             late_by_seconds=late,
         )
     moved = bool(trigger.detail and trigger.detail.get("moved"))
-    notice = event_notice(
-        trigger.type, event, minutes_before=trigger.minutes_before, moved=moved
-    )
+    notice = event_notice(trigger.type, event, minutes_before=trigger.minutes_before, moved=moved)
     return chat_body(format_, notice)

@@ -40,7 +40,9 @@ async def test_format_defaults_to_standard_and_each_chat_format_can_be_chosen(
     assert resp.status == 201
     assert (await resp.json())["format"] == "standard"
     for format_ in ("slack", "discord", "teams", "standard"):
-        resp = await open_client.post("/api/webhooks", json={**HOOK, "format": format_}, headers=AUTH)
+        resp = await open_client.post(
+            "/api/webhooks", json={**HOOK, "format": format_}, headers=AUTH
+        )
         assert resp.status == 201
         created = await resp.json()
         assert created["format"] == format_
@@ -91,7 +93,9 @@ async def test_patch_changes_the_format_and_refuses_an_unknown_or_null_one(
 async def test_chat_formats_obey_the_same_target_rules(client: Client, format_: str) -> None:
     """The SSRF guard does not care about the format: a private target is refused."""
     for url in ("http://127.0.0.1:9/hook", "http://169.254.169.254/latest"):
-        resp = await client.post("/api/webhooks", json={"url": url, "format": format_}, headers=AUTH)
+        resp = await client.post(
+            "/api/webhooks", json={"url": url, "format": format_}, headers=AUTH
+        )
         assert resp.status == 422, url
         assert (await resp.json())["errors"][0]["field"] == "url"
     listing = await (await client.get("/api/webhooks", headers=AUTH)).json()

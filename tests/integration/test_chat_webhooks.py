@@ -126,7 +126,8 @@ async def test_a_moved_event_is_announced_with_its_new_time(
     await subscribe_all(app_client, receivers, ["event.updated"])
     event = await create_event(app_client, start="2030-03-31T09:00", end="2030-03-31T10:00")
     moved = await app_client.patch(
-        f"/api/events/{event['id']}", json={"start": "2030-03-31T10:00", "end": "2030-03-31T11:00"},
+        f"/api/events/{event['id']}",
+        json={"start": "2030-03-31T10:00", "end": "2030-03-31T11:00"},
         headers=AUTH,
     )
     assert moved.status == 200
@@ -138,8 +139,8 @@ async def test_a_moved_event_is_announced_with_its_new_time(
         await receiver.wait_for(2, timeout=5)
         first, second = (VISIBLE[format_](r.body) for r in receiver.received[:2])
         assert "as moved to Sun 31 Mar 2030 10:00 Europe/Brussels" in first, first
-        assert "Sun 31 Mar 2030 10:00–11:00 Europe/Brussels (UTC+02:00)" in first
-        assert "Sun 31 Mar 2030 08:00–09:00 UTC" in first
+        assert "Sun 31 Mar 2030 10:00-11:00 Europe/Brussels (UTC+02:00)" in first
+        assert "Sun 31 Mar 2030 08:00-09:00 UTC" in first
         assert "as changed" in second and "EP webstream, new title" in second
 
 

@@ -88,11 +88,14 @@ def bodies(
         lease=timedelta(seconds=60),
         grace_seconds=300,
     )
-    return {row["subscription_id"].removeprefix("sub-"): json.loads(row["payload"]) for row in out.deliveries}
+    return {
+        row["subscription_id"].removeprefix("sub-"): json.loads(row["payload"])
+        for row in out.deliveries
+    }
 
 
-LOCAL = "Tue 22 May 2018 18:15–19:30 Europe/Brussels (UTC+02:00)"
-UTC_SPAN = "Tue 22 May 2018 16:15–17:30 UTC"
+LOCAL = "Tue 22 May 2018 18:15-19:30 Europe/Brussels (UTC+02:00)"
+UTC_SPAN = "Tue 22 May 2018 16:15-17:30 UTC"
 
 
 @pytest.mark.parametrize(
@@ -128,11 +131,12 @@ def test_a_moved_event_says_where_it_went_in_its_own_zone() -> None:
     )
     for format_, body in bodies(EventType.UPDATED, moved, detail={"moved": True}).items():
         seen = VISIBLE[format_](body)
-        assert "was moved to Sun 28 Oct 2018 02:30 Europe/Brussels" in seen.replace(
-            "Was", "was"
-        ), (format_, seen)
-        assert "Sun 28 Oct 2018 02:30–03:30 Europe/Brussels (UTC+01:00)" in seen
-        assert "Sun 28 Oct 2018 01:30–02:30 UTC" in seen
+        assert "was moved to Sun 28 Oct 2018 02:30 Europe/Brussels" in seen.replace("Was", "was"), (
+            format_,
+            seen,
+        )
+        assert "Sun 28 Oct 2018 02:30-03:30 Europe/Brussels (UTC+01:00)" in seen
+        assert "Sun 28 Oct 2018 01:30-02:30 UTC" in seen
 
 
 def test_an_event_across_a_clock_change_and_midnight_shows_both_dates_and_offsets() -> None:
@@ -141,8 +145,8 @@ def test_an_event_across_a_clock_change_and_midnight_shows_both_dates_and_offset
         end_utc=datetime(2018, 10, 28, 3, 0, tzinfo=UTC),  # 04:00 CET
     )
     seen = VISIBLE["slack"](bodies(EventType.STARTED, overnight, formats=("slack",))["slack"])
-    assert "Sun 28 Oct 2018 00:00–04:00 Europe/Brussels (UTC+02:00 to UTC+01:00)" in seen
-    assert "Sat 27 Oct 2018 22:00 – Sun 28 Oct 2018 03:00 UTC" in seen
+    assert "Sun 28 Oct 2018 00:00-04:00 Europe/Brussels (UTC+02:00 to UTC+01:00)" in seen
+    assert "Sat 27 Oct 2018 22:00 - Sun 28 Oct 2018 03:00 UTC" in seen
 
 
 def test_standard_subscribers_keep_the_signed_body_beside_chat_ones() -> None:
@@ -183,6 +187,7 @@ def assert_clean_cut(original: str, seen: str) -> None:
     assert not unicodedata.combining(rest[0]), "cut before a combining mark"
     assert rest[0] not in "\u200d\ufe0f", "cut before a joiner or variation selector"
     assert not ("\U0001f3fb" <= rest[0] <= "\U0001f3ff"), "skin tone cut off its emoji"
+
     def regional(ch: str) -> bool:
         return "\U0001f1e6" <= ch <= "\U0001f1ff"
 
@@ -251,7 +256,7 @@ def test_markup_in_user_text_is_shown_as_written() -> None:
 
 
 def test_a_stream_url_with_characters_platforms_refuse_is_encoded_not_dropped() -> None:
-    url = "https://ep.example/live?a=1&b=<2>|x\"y\"é"
+    url = 'https://ep.example/live?a=1&b=<2>|x"y"é'
     for format_, body in bodies(EventType.STARTED, event(stream_url=url)).items():
         assert PROBLEMS[format_](body) == []
         assert stream_links(format_, body) == [
@@ -268,7 +273,20 @@ def test_a_message_without_description_or_stream_has_no_empty_parts() -> None:
 
 
 _texts = st.text(
-    alphabet=st.sampled_from(list("ab <>&@*_\\`#-|[]()\n.1") + ["é", "👍", "\U0001f3fd", "\u200d", "👩", "🇧", "🇪", "\u0301", "\ufe0f"]),
+    alphabet=st.sampled_from(
+        [
+            *"ab <>&@*_\\`#-|[]()\n.1",
+            "é",
+            "👍",
+            "\U0001f3fd",
+            "\u200d",
+            "👩",
+            "🇧",
+            "🇪",
+            "\u0301",
+            "\ufe0f",
+        ]
+    ),
     min_size=1,
     max_size=300,
 )
@@ -276,7 +294,9 @@ _texts = st.text(
 
 @settings(max_examples=60, deadline=None)
 @given(title=_texts, description=_texts, length=st.integers(1, DESCRIPTION_MAX))
-def test_any_text_gives_bodies_each_platform_accepts(title: str, description: str, length: int) -> None:
+def test_any_text_gives_bodies_each_platform_accepts(
+    title: str, description: str, length: int
+) -> None:
     title = title.replace("\n", " ").strip() or "x"  # titles are one line (the API refuses \n)
     description = (description * (length // len(description) + 1))[:length]
     out = bodies(EventType.STARTED, event(title=title, description=description))

@@ -20,9 +20,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("subscriptions") as batch:
         batch.add_column(
-            sa.Column(
-                "format", sa.String(length=16), nullable=False, server_default="standard"
-            )
+            sa.Column("format", sa.String(length=16), nullable=False, server_default="standard")
         )
 
 

@@ -28,7 +28,7 @@ class Notice:
     kind: str  # the event type (``event.reminder`` ...) or ``webhook.ping``
     title: str
     headline: str  # what happened, completing a sentence that starts with the title
-    local: str | None  # when, in the event's zone: "Tue 22 May 2018 18:15–19:30 ..."
+    local: str | None  # when, in the event's zone: "Tue 22 May 2018 18:15-19:30 ..."
     utc: str | None  # when, in UTC
     description: str | None
     stream_url: str | None
@@ -40,10 +40,10 @@ def _date(at: datetime) -> str:
 
 
 def _span(start: datetime, end: datetime) -> str:
-    """``Tue 22 May 2018 18:15–19:30``, or both dates when the span crosses midnight."""
+    """``Tue 22 May 2018 18:15-19:30``, or both dates when the span crosses midnight."""
     if start.date() == end.date():
-        return f"{_date(start)} {start:%H:%M}–{end:%H:%M}"
-    return f"{_date(start)} {start:%H:%M} – {_date(end)} {end:%H:%M}"
+        return f"{_date(start)} {start:%H:%M}-{end:%H:%M}"
+    return f"{_date(start)} {start:%H:%M} - {_date(end)} {end:%H:%M}"
 
 
 def _offsets(start: datetime, end: datetime) -> str:
