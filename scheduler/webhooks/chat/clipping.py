@@ -24,6 +24,10 @@ ELLIPSIS = "…"
 WORD_BACKOFF = 24
 
 ZWJ = "\u200d"
+#: code points a cluster may hold: the longest emoji sequences hold 10; only
+#: stacked marks ("Zalgo" text) or endless joiners hold more, and are cut there,
+#: so that one such cluster cannot swallow a whole field
+MAX_CLUSTER = 32
 
 
 def length(text: str) -> int:
@@ -53,10 +57,14 @@ def clusters(text: str) -> Iterator[str]:
     """``text`` in the pieces a cut must not split."""
     current = ""
     for ch in text:
-        if current and (
-            _joins_previous(ch)
-            or current.endswith(ZWJ)
-            or (_regional(ch) and len(current) == 1 and _regional(current))
+        if (
+            current
+            and len(current) < MAX_CLUSTER
+            and (
+                _joins_previous(ch)
+                or (current.endswith(ZWJ) and ord(ch) > 0x7F)  # ZWJ joins symbols, not ASCII
+                or (_regional(ch) and len(current) == 1 and _regional(current))
+            )
         ):
             current += ch
             continue

@@ -28,19 +28,20 @@ def units(text: str, *, mentions: bool = False) -> list[str]:
     line_start = True  # only spaces so far on this line
     digits_only = True  # only spaces and digits so far on this line
     for cluster in clusters(text):
-        head = cluster[0]
-        if head in INLINE or (line_start and head in LINE_START):
-            unit = "\\" + cluster
-        elif digits_only and not line_start and head in ".)":
-            unit = "\\" + cluster  # "1." or "1)" would start a numbered list
-        elif mentions and head == "@":
-            unit = cluster + ZERO_WIDTH_SPACE
-        else:
-            unit = cluster
+        unit = ""
+        for ch in cluster:  # every character: a cluster may carry punctuation after a mark
+            if ch in INLINE or (line_start and ch in LINE_START):
+                unit += "\\" + ch
+            elif digits_only and not line_start and ch in ".)":
+                unit += "\\" + ch  # "1." or "1)" would start a numbered list
+            elif mentions and ch == "@":
+                unit += ch + ZERO_WIDTH_SPACE
+            else:
+                unit += ch
+            if ch == "\n":
+                line_start = digits_only = True
+            elif not ch.isspace():
+                line_start = False
+                digits_only = digits_only and ch.isdigit()
         out.append(unit)
-        if cluster == "\n":
-            line_start = digits_only = True
-        elif not cluster.isspace():
-            line_start = False
-            digits_only = digits_only and cluster.isdigit()
     return out
