@@ -329,3 +329,17 @@ def test_any_text_gives_bodies_each_platform_accepts(
         json.dumps(body).encode("utf-8")  # no lone surrogates
         if description.strip():
             assert_clean_cut(description.rstrip(), described(format_, body).rstrip())
+
+
+def test_a_joiner_or_mark_does_not_carry_markup_past_the_escapers() -> None:
+    """Regression: a zero-width joiner or a combining mark before ``<`` or ``@``
+    put them inside one cluster, and only a cluster's first character was escaped."""
+    title = "x\u200d<@&123> 👍\u200d@everyone e\u0301*bold* 👩\u200d<!channel>"
+    for format_, body in bodies(EventType.STARTED, event(title=title)).items():
+        raw = json.dumps(body, ensure_ascii=False)
+        assert "<@&123>" not in raw and "<!channel>" not in raw, format_
+        if format_ == "discord":
+            assert "@everyone" not in raw
+        if format_ != "slack":
+            shown_title = _escaped_texts(format_, body)[1 if format_ == "discord" else 0]
+            assert "e\u0301\\*bold\\*" in shown_title, format_
