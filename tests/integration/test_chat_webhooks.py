@@ -158,3 +158,24 @@ async def test_a_ping_to_a_chat_webhook_is_a_message_in_its_format(
         assert PROBLEMS[format_](got.body) == []
         seen = VISIBLE[format_](got.body)
         assert "broadcast-scheduler" in seen and "reminder, started" in seen
+
+
+async def test_a_webhook_switched_to_a_chat_format_gets_its_next_message_in_it(
+    app_client: Client, receiver: Receiver
+) -> None:
+    sub = await subscribe(app_client, receiver, types=["event.cancelled"])
+    first = await create_event(app_client, start=local_in(3600), end=local_in(7200))
+    await app_client.post(f"/api/events/{first['id']}/cancel", headers=AUTH)
+    await receiver.wait_for(1, timeout=3)
+    assert receiver.received[0].verified and receiver.received[0].type == "event.cancelled"
+
+    resp = await app_client.patch(
+        f"/api/webhooks/{sub['id']}", json={"format": "discord"}, headers=AUTH
+    )
+    assert resp.status == 200
+    second = await create_event(app_client, start=local_in(3600), end=local_in(7200))
+    await app_client.post(f"/api/events/{second['id']}/cancel", headers=AUTH)
+    await receiver.wait_for(2, timeout=3)
+    got = receiver.received[1]
+    assert PROBLEMS["discord"](got.body) == [] and unsigned(got)
+    assert "was cancelled" in VISIBLE["discord"](got.body)

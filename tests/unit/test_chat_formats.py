@@ -343,3 +343,24 @@ def test_a_joiner_or_mark_does_not_carry_markup_past_the_escapers() -> None:
         if format_ != "slack":
             shown_title = _escaped_texts(format_, body)[1 if format_ == "discord" else 0]
             assert "e\u0301\\*bold\\*" in shown_title, format_
+
+
+def test_the_platform_checks_refuse_what_the_platforms_refuse() -> None:
+    """The checkers above are worth something only if they fail on a bad body."""
+    good = bodies(EventType.STARTED)
+    slack = json.loads(json.dumps(good["slack"]))
+    slack["blocks"][0]["text"]["text"] = "x" * 2_999 + "👍"  # 3,001 UTF-16 units
+    assert PROBLEMS["slack"](slack)
+    slack["blocks"][0]["text"]["text"] = "x" * 3_001
+    assert PROBLEMS["slack"](slack)
+    discord = json.loads(json.dumps(good["discord"]))
+    discord["embeds"][0]["description"] = "x" * 4_097
+    assert PROBLEMS["discord"](discord)
+    discord = json.loads(json.dumps(good["discord"]))
+    discord["allowed_mentions"] = {"parse": ["everyone"]}
+    assert PROBLEMS["discord"](discord)
+    teams = json.loads(json.dumps(good["teams"]))
+    teams["attachments"][0]["content"]["body"][0]["style"] = "shouting"
+    assert PROBLEMS["teams"](teams)
+    teams["attachments"][0]["content"]["body"][0] = {"type": "TextBlock"}  # no text
+    assert PROBLEMS["teams"](teams)
