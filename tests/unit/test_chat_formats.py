@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from scheduler.models import Event, EventType, Subscription, Trigger
 from scheduler.reminders.fanout import fan_out
+from scheduler.webhooks.chat import discord, slack, teams
 from scheduler.webhooks.chat.clipping import MAX_CLUSTER
 from tests.chat_platforms import PROBLEMS, VISIBLE, markdown_visible, stream_links
 from tests.conftest import FakeClock
@@ -303,7 +304,7 @@ def test_a_message_without_description_or_stream_has_no_empty_parts() -> None:
 _texts = st.text(
     alphabet=st.sampled_from(
         [
-            *"ab <>&@*_\\`#-|[]()\n.1",
+            *"ab <>&@*_\\`#-+=|[]()\n\t.1 2",
             "é",
             "👍",
             "\U0001f3fd",
@@ -368,3 +369,12 @@ def test_the_platform_checks_refuse_what_the_platforms_refuse() -> None:
     assert PROBLEMS["teams"](teams)
     teams["attachments"][0]["content"]["body"][0] = {"type": "TextBlock"}  # no text
     assert PROBLEMS["teams"](teams)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_texts)
+def test_escaping_whole_texts_and_unit_by_unit_agree(text: str) -> None:
+    """Text that fits is escaped whole (faster); text that may not, unit by unit:
+    both must write the same."""
+    for escaper in (slack.escape, discord.escape, teams.escape):
+        assert escaper.whole(text) == "".join(escaper.units(text)), escaper

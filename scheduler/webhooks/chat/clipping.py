@@ -17,7 +17,8 @@ limit here is within it whichever way the platform counts.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 ELLIPSIS = "…"
 #: a cut backs off to a space at most this many units before the limit
@@ -38,6 +39,8 @@ def length(text: str) -> int:
 def _joins_previous(ch: str) -> bool:
     """Whether ``ch`` belongs to the cluster before it."""
     code = ord(ch)
+    if code < 0x300:  # nothing below the combining diacritics joins (most text)
+        return False
     return (
         unicodedata.combining(ch) != 0
         or ch == ZWJ
@@ -75,31 +78,47 @@ def clusters(text: str) -> Iterator[str]:
         yield current
 
 
-def fit(units: Sequence[str], limit: int) -> str:
+def fit(units: Iterable[str], limit: int) -> str:
     """The units joined, cut to at most ``limit`` UTF-16 units with "…" when
-    they do not all fit."""
-    sizes = [length(unit) for unit in units]
-    if sum(sizes) <= limit:
-        return "".join(units)
-    budget = limit - length(ELLIPSIS)
-    kept = 0
+    they do not all fit. Units are read only until the limit is passed: a long
+    text costs what fits, not what it holds."""
+    kept: list[str] = []
     used = 0
-    for size in sizes:
-        if used + size > budget:
+    for unit in units:
+        kept.append(unit)
+        used += length(unit)
+        if used > limit:
             break
-        used += size
-        kept += 1
-    cut = kept
-    for back in range(kept, max(kept - WORD_BACKOFF, 0), -1):
-        if units[back - 1].isspace():
+    else:
+        return "".join(kept)
+    budget = limit - length(ELLIPSIS)
+    while kept and used > budget:
+        used -= length(kept.pop())
+    cut = len(kept)
+    for back in range(cut, max(cut - WORD_BACKOFF, 0), -1):
+        if kept[back - 1].isspace():
             cut = back
             break
-    while cut and units[cut - 1].isspace():
+    while cut and kept[cut - 1].isspace():
         cut -= 1
-    return "".join(units[:cut]) + ELLIPSIS
+    return "".join(kept[:cut]) + ELLIPSIS
 
 
-def clip(text: str, limit: int, escape: Callable[[str], Sequence[str]]) -> str:
-    """``text`` escaped by ``escape`` (text -> one unit per cluster) and fitted
-    into ``limit``."""
-    return fit(escape(text), limit)
+@dataclass(frozen=True)
+class Escaper:
+    """A platform's escaping, two ways that give the same text: unit by unit
+    (to cut between units) and whole (faster, for text that fits anyway)."""
+
+    units: Callable[[str], Iterable[str]]  # one escaped unit per cluster
+    whole: Callable[[str], str]
+    widest: int  # the most UTF-16 units one code point can become
+
+    def __call__(self, text: str) -> str:
+        return self.whole(text)
+
+
+def clip(text: str, limit: int, escaper: Escaper) -> str:
+    """``text`` escaped and fitted into ``limit`` UTF-16 units."""
+    if len(text) * escaper.widest <= limit:
+        return escaper.whole(text)  # fits whatever it holds: no need to count
+    return fit(escaper.units(text), limit)

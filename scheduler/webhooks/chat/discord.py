@@ -15,7 +15,6 @@ embed's title 256, its description 4,096, an embed's texts together 6,000.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from scheduler.models import PING_TYPE, EventType
@@ -42,11 +41,7 @@ COLOURS = {
     PING_TYPE: 0x8B5CF6,
 }
 
-units = partial(markdown.units, mentions=True)
-
-
-def escape(text: str) -> str:
-    return "".join(units(text))
+escape = markdown.MARKDOWN_NO_MENTIONS
 
 
 def _sentence(headline: str) -> str:
@@ -61,14 +56,14 @@ def _description(notice: Notice, url: str | None) -> str:
     if notice.description:
         room = DESCRIPTION_LIMIT - length(text) - length(tail) - 2
         if room >= MIN_DESCRIPTION:
-            text += "\n\n" + clip(notice.description, room, units)
+            text += "\n\n" + clip(notice.description, room, escape)
     return text + tail
 
 
 def message(notice: Notice) -> dict[str, Any]:
     url = link(notice.stream_url, URL_LIMIT)
     embed: dict[str, Any] = {
-        "title": clip(notice.title, TITLE_LIMIT, units),
+        "title": clip(notice.title, TITLE_LIMIT, escape),
         "description": _description(notice, url),
         "color": COLOURS.get(notice.kind, COLOURS[PING_TYPE]),
     }
@@ -76,7 +71,7 @@ def message(notice: Notice) -> dict[str, Any]:
         embed["url"] = url
     if notice.starts_at is not None:
         embed["timestamp"] = isoformat_utc(notice.starts_at)
-    content = f"**{clip(notice.title, CONTENT_TITLE_LIMIT, units)}** {escape(notice.headline)}"
+    content = f"**{clip(notice.title, CONTENT_TITLE_LIMIT, escape)}** {escape(notice.headline)}"
     return {
         "content": content,
         "embeds": [embed],

@@ -13,18 +13,26 @@ pinging anyone).
 
 from __future__ import annotations
 
-from scheduler.webhooks.chat.clipping import clusters
+import re
+from collections.abc import Iterator
+
+from scheduler.webhooks.chat.clipping import Escaper, clusters
 
 #: what starts markup anywhere in a line
 INLINE = frozenset("\\*_~`|<>[]#&")  # & would start an HTML entity (&lt;)
 #: what starts markup only at the beginning of a line
 LINE_START = frozenset("-+=")
 ZERO_WIDTH_SPACE = "\u200b"
+DIGITS = frozenset("0123456789")
+
+# the same rules as :func:`units`, for a whole text at once
+_INLINE_RE = re.compile(r"[\\*_~`|<>\[\]#&]")
+_LINE_START_RE = re.compile(r"^([^\S\n]*)([-+=])", re.MULTILINE)
+_NUMBERED_RE = re.compile(r"^([^\S\n]*[0-9](?:[^\S\n]|[0-9])*)([.)])", re.MULTILINE)
 
 
-def units(text: str, *, mentions: bool = False) -> list[str]:
+def units(text: str, *, mentions: bool = False) -> Iterator[str]:
     """``text`` as escaped units, one per cluster (see ``clipping``)."""
-    out: list[str] = []
     line_start = True  # only spaces so far on this line
     digits_only = True  # only spaces and digits so far on this line
     for cluster in clusters(text):
@@ -42,6 +50,29 @@ def units(text: str, *, mentions: bool = False) -> list[str]:
                 line_start = digits_only = True
             elif not ch.isspace():
                 line_start = False
-                digits_only = digits_only and ch.isdigit()
-        out.append(unit)
-    return out
+                digits_only = digits_only and ch in DIGITS
+        yield unit
+
+
+def whole(text: str, *, mentions: bool = False) -> str:
+    """``"".join(units(text))``, with regular expressions."""
+    text = _INLINE_RE.sub(r"\\\g<0>", text)
+    text = _LINE_START_RE.sub(r"\1\\\2", text)
+    text = _NUMBERED_RE.sub(r"\1\\\2", text)
+    return text.replace("@", "@" + ZERO_WIDTH_SPACE) if mentions else text
+
+
+#: Markdown as Teams reads it; a backslash or nothing before each code point
+MARKDOWN = Escaper(units, whole, widest=2)
+
+
+def _mention_units(text: str) -> Iterator[str]:
+    return units(text, mentions=True)
+
+
+def _mention_whole(text: str) -> str:
+    return whole(text, mentions=True)
+
+
+#: Markdown as Discord reads it, mentions neutralised (``@`` + a zero-width space)
+MARKDOWN_NO_MENTIONS = Escaper(_mention_units, _mention_whole, widest=2)

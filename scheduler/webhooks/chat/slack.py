@@ -14,9 +14,10 @@ text at most 3,000, a button's label 75 and its URL 3,000.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from scheduler.webhooks.chat.clipping import clip, clusters, length
+from scheduler.webhooks.chat.clipping import Escaper, clip, clusters, length
 from scheduler.webhooks.chat.links import link
 from scheduler.webhooks.chat.wording import STREAM_LABEL, Notice
 
@@ -26,26 +27,31 @@ BUTTON_URL_LIMIT = 3_000
 TITLE_LIMIT = 1_000  # of the section's 3,000: room is left for the times and the description
 MIN_DESCRIPTION = 20  # a description that would have less room than this is left out
 
-_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 
-def units(text: str) -> list[str]:
+def _units(text: str) -> Iterator[str]:
     """``text`` escaped for mrkdwn, one unit per cluster."""
-    return ["".join(_ENTITIES.get(ch, ch) for ch in cluster) for cluster in clusters(text)]
+    for cluster in clusters(text):
+        yield cluster.translate(_ENTITIES)
 
 
-def escape(text: str) -> str:
-    return "".join(units(text))
+def _whole(text: str) -> str:
+    return text.translate(_ENTITIES)
+
+
+#: mrkdwn: ``&amp;`` is the widest a code point becomes
+escape = Escaper(_units, _whole, widest=5)
 
 
 def _section_text(notice: Notice) -> str:
-    lines = [f"*{clip(notice.title, TITLE_LIMIT, units)}* {escape(notice.headline)}"]
+    lines = [f"*{clip(notice.title, TITLE_LIMIT, escape)}* {escape(notice.headline)}"]
     lines += [escape(line) for line in (notice.local, notice.utc) if line]
     text = "\n".join(lines)
     if notice.description:
         room = SECTION_LIMIT - length(text) - 2
         if room >= MIN_DESCRIPTION:
-            text += "\n\n" + clip(notice.description, room, units)
+            text += "\n\n" + clip(notice.description, room, escape)
     return text
 
 
@@ -54,7 +60,7 @@ def _fallback_text(notice: Notice, url: str | None) -> str:
     if notice.local and notice.utc:
         words += f": {notice.local} ({notice.utc})"
     tail = f" <{escape(url)}|{STREAM_LABEL}>" if url else ""
-    return clip(words, TEXT_LIMIT - length(tail), units) + tail
+    return clip(words, TEXT_LIMIT - length(tail), escape) + tail
 
 
 def message(notice: Notice) -> dict[str, Any]:

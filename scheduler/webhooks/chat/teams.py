@@ -38,8 +38,7 @@ EMPHASIS = {
 }
 
 
-def escape(text: str) -> str:
-    return "".join(markdown.units(text))
+escape = markdown.MARKDOWN
 
 
 def _sentence(headline: str) -> str:
@@ -51,7 +50,7 @@ def card(notice: Notice) -> dict[str, Any]:
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
-            "text": clip(notice.title, TITLE_LIMIT, markdown.units),
+            "text": clip(notice.title, TITLE_LIMIT, escape),
             "style": "heading",
             "size": "Medium",
             "weight": "Bolder",
@@ -79,7 +78,7 @@ def card(notice: Notice) -> dict[str, Any]:
         body.append(
             {
                 "type": "TextBlock",
-                "text": clip(notice.description, DESCRIPTION_LIMIT, markdown.units),
+                "text": clip(notice.description, DESCRIPTION_LIMIT, escape),
                 "wrap": True,
             }
         )
