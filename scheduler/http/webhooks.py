@@ -212,7 +212,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
 @api.post(
     "/api/webhooks/{id}/ping",
     "ping_webhook",
-    "Send a signed webhook.ping now and report the attempt",
+    "Send a webhook.ping now (a chat message for a chat format) and report the attempt",
     secured=True,
     parameters=[WEBHOOK_ID],
     responses={200: Answer("The ping delivery", DeliveryPublic), **HOOK_ERRORS},
