@@ -154,6 +154,11 @@ def discord_visible(body: dict[str, Any]) -> str:
     return "\n\n".join(markdown_visible(p) for p in parts)
 
 
+def teams_text(text: str) -> str:
+    """A TextBlock's text as shown: escapes undone, a blank line a line break."""
+    return markdown_visible(text).replace("\n\n", "\n")
+
+
 def teams_visible(body: dict[str, Any]) -> str:
     card = body["attachments"][0]["content"]
     parts: list[str] = []
@@ -162,7 +167,7 @@ def teams_visible(body: dict[str, Any]) -> str:
             parts.append(element["text"])
         elif element["type"] == "FactSet":
             parts += [f"{f['title']}: {f['value']}" for f in element["facts"]]
-    return "\n\n".join(markdown_visible(p) for p in parts)
+    return "\n\n".join(teams_text(p) for p in parts)
 
 
 VISIBLE = {"slack": slack_visible, "discord": discord_visible, "teams": teams_visible}

@@ -19,7 +19,7 @@ from scheduler.models import Event, EventType, Subscription, Trigger
 from scheduler.reminders.fanout import fan_out
 from scheduler.webhooks.chat import discord, slack, teams
 from scheduler.webhooks.chat.clipping import MAX_CLUSTER
-from tests.chat_platforms import PROBLEMS, VISIBLE, markdown_visible, stream_links
+from tests.chat_platforms import PROBLEMS, VISIBLE, markdown_visible, stream_links, teams_text
 from tests.conftest import FakeClock
 
 FORMATS = ("slack", "discord", "teams")
@@ -178,7 +178,7 @@ def described(format_: str, body: dict[str, Any]) -> str:
     if format_ == "discord":
         text = body["embeds"][0]["description"].split("\n\n", 1)[1]
         return markdown_visible(text.rsplit("\n\nWatch the stream: <", 1)[0])
-    return markdown_visible(body["attachments"][0]["content"]["body"][-1]["text"])
+    return teams_text(body["attachments"][0]["content"]["body"][-1]["text"])
 
 
 def _joins(text: str, i: int) -> bool:
@@ -260,7 +260,7 @@ def test_the_longest_title_and_description_are_cut_cleanly_and_neutralised(seed:
             assert_clean_cut(title, markdown_visible(body["embeds"][0]["title"]))
         if format_ == "teams":
             card = body["attachments"][0]["content"]
-            assert_clean_cut(title, markdown_visible(card["body"][0]["text"]))
+            assert_clean_cut(title, teams_text(card["body"][0]["text"]))
 
 
 def _escaped_texts(format_: str, body: dict[str, Any]) -> list[str]:
@@ -378,3 +378,13 @@ def test_escaping_whole_texts_and_unit_by_unit_agree(text: str) -> None:
     both must write the same."""
     for escaper in (slack.escape, discord.escape, teams.escape):
         assert escaper.whole(text) == "".join(escaper.units(text)), escaper
+
+
+def test_line_breaks_of_a_description_show_in_every_platform() -> None:
+    """Slack and Discord break a line at ``\\n``; a Teams TextBlock (Markdown)
+    needs a blank line, so there each break is doubled."""
+    out = bodies(EventType.STARTED, event(description="Agenda:\nitem one\nitem two"))
+    assert out["slack"]["blocks"][0]["text"]["text"].endswith("Agenda:\nitem one\nitem two")
+    assert "Agenda:\nitem one\nitem two" in out["discord"]["embeds"][0]["description"]
+    card = out["teams"]["attachments"][0]["content"]
+    assert card["body"][-1]["text"] == "Agenda:\n\nitem one\n\nitem two"

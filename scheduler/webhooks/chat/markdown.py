@@ -62,10 +62,6 @@ def whole(text: str, *, mentions: bool = False) -> str:
     return text.replace("@", "@" + ZERO_WIDTH_SPACE) if mentions else text
 
 
-#: Markdown as Teams reads it; a backslash or nothing before each code point
-MARKDOWN = Escaper(units, whole, widest=2)
-
-
 def _mention_units(text: str) -> Iterator[str]:
     return units(text, mentions=True)
 

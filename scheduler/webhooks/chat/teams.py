@@ -6,7 +6,8 @@ Teams channels take incoming messages through a Power Automate workflow
 attachment. The card has the title as a heading, what happened, a fact set
 with the time in the event's zone and in UTC, the description, and an
 ``Action.OpenUrl`` to the stream. TextBlocks render Markdown, so user text
-goes through the Markdown escaper.
+goes through the Markdown escaper, and its line breaks are doubled (Markdown
+joins lines separated by a single one).
 
 Limits: the card is valid against the Adaptive Card 1.5 schema; Teams takes
 messages up to 28 KB, so the description is cut to 3,000 characters (12 KB
@@ -15,11 +16,12 @@ of UTF-8 at most, with escapes).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from scheduler.models import EventType
 from scheduler.webhooks.chat import markdown
-from scheduler.webhooks.chat.clipping import clip
+from scheduler.webhooks.chat.clipping import Escaper, clip
 from scheduler.webhooks.chat.links import link
 from scheduler.webhooks.chat.wording import STREAM_LABEL, Notice
 
@@ -38,7 +40,18 @@ EMPHASIS = {
 }
 
 
-escape = markdown.MARKDOWN
+def _units(text: str) -> Iterator[str]:
+    for unit in markdown.units(text):
+        yield unit.replace("\n", "\n\n")
+
+
+def _whole(text: str) -> str:
+    return markdown.whole(text).replace("\n", "\n\n")
+
+
+#: Markdown as TextBlocks read it, where a line break needs a blank line
+#: (a single ``\n`` joins the lines): each line break is doubled
+escape = Escaper(_units, _whole, widest=2)
 
 
 def _sentence(headline: str) -> str:
