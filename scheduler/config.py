@@ -48,6 +48,10 @@ class Settings(BaseModel):
     page_size_default: int = Field(50, ge=1)
     page_size_max: int = Field(500, ge=1)
 
+    series_horizon_days: int = Field(400, ge=1, le=3650)
+    series_max_occurrences: int = Field(1000, ge=1, le=100000)
+    series_extend_seconds: float = Field(3600, gt=0)
+
     scheduler_horizon_seconds: float = Field(60, gt=0)
     scheduler_refill_seconds: float = Field(15, gt=0)
     dispatch_lookahead_seconds: float = Field(2, ge=0)

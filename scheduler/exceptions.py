@@ -100,6 +100,16 @@ class InvalidTimeRange(InvalidInput):
     code = "invalid-time-range"
 
 
+class InvalidRule(InvalidInput):
+    """Raised by ``scheduler.series.rules`` for a recurrence rule that cannot be
+    read, is not a broadcast schedule, yields nothing or expands past a limit."""
+
+    code = "invalid-rule"
+
+    def __init__(self, message: str, *, field: str | None = "rrule") -> None:
+        super().__init__(message, field=field)
+
+
 class NotFound(SchedulerError):
     """Raised by services when the thing asked for does not exist (HTTP 404)."""
 

@@ -44,6 +44,8 @@ class Piece:
     years: tuple[int, int]
     updated_at: datetime
     body: bytes
+    #: other zones its body names (a series' exceptions moved to another zone)
+    more_zones: tuple[tuple[str, tuple[int, int]], ...] = ()
 
 
 def event_uid(event_id: str, domain: str) -> str:
@@ -69,9 +71,20 @@ def _description(event: Event) -> str:
     return "\n\n".join(parts)
 
 
-def render_vevent(event: Event, *, uid_domain: str) -> Piece:
+def render_vevent(
+    event: Event,
+    *,
+    uid_domain: str,
+    uid: str | None = None,
+    recurrence: tuple[str, datetime] | None = None,
+) -> Piece:
+    """The event's VEVENT. With ``uid`` and ``recurrence`` (zone, wall time as the
+    rule names the instance) it is an override of that instance of a series."""
     vevent = VEvent()
-    vevent.add("UID", event_uid(event.id, uid_domain))
+    vevent.add("UID", uid or event_uid(event.id, uid_domain))
+    if recurrence is not None:
+        zone, wall = recurrence
+        vevent.add("RECURRENCE-ID", wall, parameters={"TZID": zone})
     vevent.add("DTSTAMP", event.updated_at)
     vevent.add("CREATED", event.created_at)
     vevent.add("LAST-MODIFIED", event.updated_at)
@@ -131,8 +144,9 @@ def zone_windows(pieces: Iterable[Piece]) -> dict[str, tuple[int, int]]:
     """For each zone the feed uses, the first and last year of its events."""
     windows: dict[str, tuple[int, int]] = {}
     for piece in pieces:
-        first, last = windows.get(piece.zone, piece.years)
-        windows[piece.zone] = (min(first, piece.years[0]), max(last, piece.years[1]))
+        for zone, years in ((piece.zone, piece.years), *piece.more_zones):
+            first, last = windows.get(zone, years)
+            windows[zone] = (min(first, years[0]), max(last, years[1]))
     return windows
 
 

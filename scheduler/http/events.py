@@ -24,7 +24,7 @@ from scheduler.http.spec import (
     json_model,
     problem,
 )
-from scheduler.inputs import clean_text, parse_count
+from scheduler.inputs import clean_text, looks_like_id, parse_count
 from scheduler.models import (
     CHANNEL_PATTERN,
     Event,
@@ -112,11 +112,15 @@ def _filters(request: web.Request) -> EventFilter:
         raise InvalidInput(
             "a channel name is 1-64 lowercase letters, digits, '-' or '_'", field="channel"
         )
+    series = request.query.get("series")
+    if series is not None and not looks_like_id(series):
+        raise InvalidInput("is not a series id", field="series")
     return EventFilter(
         ends_after=_instant(request, "from"),
         starts_before=_instant(request, "to"),
         state=State(state) if state else None,
         channel=channel,
+        series_id=series,
     )
 
 
@@ -192,6 +196,12 @@ async def create_event(request: web.Request) -> web.Response:
         ),
         Param(
             "channel", "query", "Only this channel", {"type": "string", "pattern": CHANNEL_PATTERN}
+        ),
+        Param(
+            "series",
+            "query",
+            "Only the occurrences of this series",
+            {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
         ),
         Param(
             "cursor",

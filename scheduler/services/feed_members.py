@@ -34,11 +34,14 @@ class Member:
     end_utc: datetime
     cancelled: bool
     cancelled_at: datetime | None
+    series_id: str | None  # an occurrence: the feed shows its series' master
 
     @classmethod
     def of(cls, event: Event) -> Member:
         cancelled = event.status == CANCELLED
-        return cls(event.start_utc, event.id, event.end_utc, cancelled, event.cancelled_at)
+        return cls(
+            event.start_utc, event.id, event.end_utc, cancelled, event.cancelled_at, event.series_id
+        )
 
     def shown(self, *, ended_after: datetime, cancelled_after: datetime) -> bool:
         """As ``scheduler.store.feeds.feed_events`` decides it in SQL."""
@@ -75,6 +78,15 @@ class FeedMembers:
 
     def ids(self) -> list[str]:
         return [m.event_id for m in self._members]
+
+    def series_of(self, ids: list[str]) -> dict[str, str]:
+        """Of these members, the occurrences, with their series' ids."""
+        found = {}
+        for event_id in ids:
+            member = self._ids.get(event_id)
+            if member is not None and member.series_id is not None:
+                found[event_id] = member.series_id
+        return found
 
     def changed(self, event_id: str, event: Event | None) -> None:
         """The event as committed now (``None``: deleted). Membership is decided as

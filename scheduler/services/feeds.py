@@ -18,11 +18,13 @@ from datetime import datetime, timedelta
 from email.utils import format_datetime
 
 from scheduler.calendar.render import CalendarMeta, Piece, render_feed, render_vevent
+from scheduler.calendar.series import render_series
 from scheduler.config import Settings
 from scheduler.metrics import Metrics
 from scheduler.models import Event
 from scheduler.services.events import EventChange
 from scheduler.services.feed_members import FeedMembers
+from scheduler.services.series_feed import plan_master, stored_series
 from scheduler.status import CANCELLED
 from scheduler.store import events as event_store
 from scheduler.store.database import Database
@@ -62,6 +64,8 @@ class FeedService:
         self.settings = settings
         self.clock = clock
         self._pieces: dict[str, Piece] = {}
+        #: each series' master with its overrides (``calendar.series``), by series id
+        self._series_pieces: dict[str, Piece] = {}
         #: rows heard in changes, rendered when a feed next needs their piece
         self._rows: dict[str, Event] = {}
         self._members: dict[str, FeedMembers] = {}
@@ -91,8 +95,14 @@ class FeedService:
             self.invalidate_all()
             return
         self._generation += 1
+        if change.kind == "series":
+            self._series_pieces.pop(change.ref_id, None)
+            self._feeds.clear()
+            return
+        if change.event is not None and change.event.series_id is not None:
+            self._series_pieces.pop(change.event.series_id, None)
         self._pieces.pop(change.event_id, None)
-        if change.event is not None:
+        if change.event is not None and change.event.series_id is None:
             self._rows[change.event_id] = change.event
         else:
             self._rows.pop(change.event_id, None)
@@ -103,6 +113,7 @@ class FeedService:
     def invalidate_all(self) -> None:
         self._generation += 1
         self._pieces.clear()
+        self._series_pieces.clear()
         self._rows.clear()
         self._members.clear()
         self._feeds.clear()
@@ -183,6 +194,58 @@ class FeedService:
             return [p for i in ids if (p := fresh.get(i) or self._pieces.get(i)) is not None]
         return [self._pieces[i] for i in ids]
 
+    async def _feed_pieces(
+        self, members: FeedMembers, ids: list[str], rows: Mapping[str, Event]
+    ) -> list[Piece]:
+        """The feed's pieces in order: one-off events as they are, each series once,
+        where its first occurrence in the feed stands, as its master."""
+        series_of = members.series_of(ids)
+        if not series_of:
+            return await self._pieces_for(ids, rows)
+        order: list[tuple[bool, str]] = []  # (is a series, id)
+        seen: set[str] = set()
+        for event_id in ids:
+            series_id = series_of.get(event_id)
+            if series_id is None:
+                order.append((False, event_id))
+            elif series_id not in seen:
+                seen.add(series_id)
+                order.append((True, series_id))
+        singles = await self._pieces_for([i for is_series, i in order if not is_series], rows)
+        by_event = {p.event_id: p for p in singles}
+        masters = await self._series_pieces_for([i for is_series, i in order if is_series])
+        return [
+            piece
+            for is_series, i in order
+            if (piece := (masters if is_series else by_event).get(i)) is not None
+        ]
+
+    async def _series_pieces_for(self, series_ids: Sequence[str]) -> dict[str, Piece]:
+        found = {i: p for i in series_ids if (p := self._series_pieces.get(i)) is not None}
+        missing = [i for i in series_ids if i not in found]
+        if not missing:
+            return found
+        generation = self._generation
+        async with self.db.session() as session:
+            stored = {i: await stored_series(session, i) for i in missing}
+        domain = self.settings.calendar_uid_domain
+
+        def render() -> dict[str, Piece]:
+            rendered = {}
+            for series_id, (series, rows, pauses) in stored.items():
+                if series is None:
+                    continue
+                plan = plan_master(series, rows, pauses)
+                if plan is not None:
+                    rendered[series_id] = render_series(plan, uid_domain=domain)
+            return rendered
+
+        fresh = await asyncio.to_thread(render)
+        if generation == self._generation:
+            self._series_pieces.update(fresh)
+        found.update(fresh)
+        return found
+
     async def _assemble(
         self, meta: CalendarMeta, pieces: list[Piece], filename: str, valid_until: datetime | None
     ) -> RenderedFeed:
@@ -218,7 +281,7 @@ class FeedService:
                 self._members.pop(key, None)
             rows = {e.id: e for e in events}
             ids = members.ids()
-        pieces = await self._pieces_for(ids, rows)
+        pieces = await self._feed_pieces(members, ids, rows)
         meta = self.meta
         if channel:
             meta = CalendarMeta(

@@ -6,8 +6,8 @@ another one on the same database, reaches:
 ============  ================================================================
 listener      changes and what it does
 ============  ================================================================
-feed cache    every event change and ``resync``: forgets cached feed bytes
-              (``state`` changes no VEVENT and is ignored)
+feed cache    every event change, ``series`` and ``resync``: forgets cached feed
+              bytes and the series' master (``state`` changes no VEVENT)
 event pages   every event change and ``resync``: forgets the kept answers of
               ``GET /api/events`` and ``GET /api/events/{id}``
 status view   every event change and ``resync``: holds each row as committed,
@@ -92,7 +92,7 @@ def _about_events(
     """Only event changes and ``resync`` (a webhook changes no feed)."""
 
     async def on_change(change: Change) -> None:
-        if change.kind.about_event or change.kind is ChangeKind.RESYNC:
+        if change.kind.about_event or change.kind in (ChangeKind.RESYNC, ChangeKind.SERIES):
             await listener(change)
 
     return on_change
@@ -110,6 +110,8 @@ def _live_listener(hub: LiveHub, clock: Clock) -> Callable[[Change], Awaitable[N
 
 def _dispatcher_listener(dispatcher: Dispatcher) -> Callable[[Change], Awaitable[None]]:
     async def on_change(change: Change) -> None:
+        if change.kind is ChangeKind.SERIES:
+            return  # a series' occurrences come as their own changes
         if change.kind in WITHDRAWING:
             dispatcher.withdraw(change.ref_id)  # the change took back its triggers
         elif change.kind is ChangeKind.WEBHOOK:

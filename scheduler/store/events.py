@@ -29,6 +29,7 @@ class EventFilter:
     ends_after: datetime | None = None  # ``from``: events that end after this
     state: State | None = None
     channel: str | None = None
+    series_id: str | None = None  # ``series``: the occurrences of one series
 
 
 def state_clause(state: State, now: datetime) -> ColumnElement[bool]:
@@ -107,6 +108,8 @@ async def list_page(
         query = query.where(col(Event.end_utc) > filters.ends_after)
     if filters.channel is not None:
         query = query.where(col(Event.channel) == filters.channel)
+    if filters.series_id is not None:
+        query = query.where(col(Event.series_id) == filters.series_id)
     if filters.state is not None:
         query = query.where(state_clause(filters.state, now))
     if after is not None:

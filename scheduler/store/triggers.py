@@ -245,3 +245,31 @@ async def finish_claims(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
         fired_at=bindparam("fired_at"),
         late_by_seconds=bindparam("late"),
     )
+
+
+async def reopen_cancelled(session: AsyncSession, event_id: str) -> None:
+    """Forget the event's scheduled triggers that a cancellation settled, so that
+    :func:`replan` plans them afresh (an occurrence restored after a pause)."""
+    await session.execute(
+        delete(Trigger).where(
+            col(Trigger.event_id) == event_id,
+            col(Trigger.state) == TriggerState.CANCELLED.value,
+            col(Trigger.type).in_([t.value for t in SCHEDULED_TYPES]),
+        )
+    )
+
+
+async def announced(session: AsyncSession, event_ids: Sequence[str]) -> set[str]:
+    """The events of ``event_ids`` about which a message went out (or is going out
+    now): a trigger of theirs fired or is claimed."""
+    if not event_ids:
+        return set()
+    rows = await session.execute(
+        select(col(Trigger.event_id))
+        .where(
+            col(Trigger.event_id).in_(list(event_ids)),
+            col(Trigger.state).in_([TriggerState.FIRED.value, TriggerState.CLAIMED.value]),
+        )
+        .distinct()
+    )
+    return set(rows.scalars().all())

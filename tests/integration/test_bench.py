@@ -17,7 +17,7 @@ ROOT = Path(__file__).parents[2]
 
 #: every benchmark; ``read`` and ``create`` need wrk (Debian's package; CI installs
 #: it, the bench installs it when it may), so without it the others still run here
-NAMES = ["fire", "burst", "feed", "scale", "api", "sse", "read", "create"]
+NAMES = ["fire", "burst", "feed", "scale", "api", "sse", "read", "create", "series"]
 WITH_WRK = ("read", "create")
 
 

@@ -57,6 +57,11 @@ def new_event(number: int, **fields: object) -> tuple[Event, list[Trigger]]:
         "sequence": 0,
         "created_at": NOW,
         "updated_at": NOW,
+        "series_id": None,
+        "recurrence_id": None,
+        "exception": False,
+        "cancel_reason": None,
+        "pause_id": None,
         **fields,
     }
     event = built(Event, values)

@@ -1,8 +1,9 @@
 """The command line, and the composition root: argv and environment -> Settings -> app.
 
 ``serve`` runs the HTTP service (clean shutdown on SIGTERM/SIGINT);
-``events`` manages events straight in the database, for operators working
-without the API; ``db upgrade`` applies migrations.
+``events`` and ``series`` (``cli.series``) manage events and recurring series
+straight in the database, for operators working without the API; ``db
+upgrade`` applies migrations.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, NoReturn
 from sqlalchemy.exc import DBAPIError
 
 from scheduler import __version__
+from scheduler.cli import series
 from scheduler.config import Settings, load_settings
 from scheduler.exceptions import SchedulerError
 from scheduler.logs import configure_logging, scrub
@@ -99,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("id")
     cancel = ev.add_parser("cancel", help="cancel an event")
     cancel.add_argument("id")
+    series.add_parser(commands, _minutes)
     return parser
 
 
@@ -185,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings)
         if args.command == "db":
             return asyncio.run(_db_upgrade(settings))
+        if args.command == "series":
+            return asyncio.run(_with_service(settings, lambda events: series.run(events, args)))
         return asyncio.run(_events(settings, args))
     except SchedulerError as err:
         return _fail(err.message)
