@@ -51,6 +51,7 @@ from scheduler.services.health import HealthService
 from scheduler.services.live import LiveHub
 from scheduler.services.routing import route
 from scheduler.services.series import SeriesService
+from scheduler.services.series_extension import SeriesExtension
 from scheduler.services.series_pauses import SeriesPauses
 from scheduler.services.status_view import RELOAD_SECONDS as STATUS_RELOAD_SECONDS
 from scheduler.services.status_view import StatusView
@@ -175,7 +176,9 @@ async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         keeping.append(
             asyncio.get_running_loop().create_task(
-                _keep_series_extended(app[SERIES], settings.series_extend_seconds, stopping)
+                _keep_series_extended(
+                    SeriesExtension(app[SERIES]), settings.series_extend_seconds, stopping
+                )
             )
         )
         await dispatcher.start()  # a second dispatcher on one SQLite file stops here

@@ -181,12 +181,17 @@ def check_yields(recurrence: Recurrence) -> Occurrence:
 
 
 def check_limits(
-    recurrence: Recurrence, *, until: datetime, max_occurrences: int, horizon_days: int
+    recurrence: Recurrence,
+    *,
+    after: datetime | None,
+    until: datetime,
+    max_occurrences: int,
+    horizon_days: int,
 ) -> list[Occurrence]:
-    """The occurrences up to ``until``; refused when there are more than
-    ``max_occurrences`` (the setting ``series_max_occurrences``) within the
-    horizon (``series_horizon_days``)."""
-    found = recurrence.between(None, until, limit=max_occurrences + 1)
+    """The occurrences after ``after`` (``None``: from the first) up to
+    ``until``; refused when there are more than ``max_occurrences`` (the setting
+    ``series_max_occurrences``) within the horizon (``series_horizon_days``)."""
+    found = recurrence.between(after, until, limit=max_occurrences + 1)
     if len(found) > max_occurrences:
         raise InvalidRule(
             f"this rule makes more than {max_occurrences} occurrences within "

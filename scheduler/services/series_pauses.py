@@ -18,7 +18,8 @@ from scheduler.exceptions import Conflict, InvalidInput
 from scheduler.models import PauseCreate, SeriesPause, new_id
 from scheduler.models.series import ACTIVE
 from scheduler.services import occurrences as occ
-from scheduler.services.series import SeriesService, pause_covering
+from scheduler.services.series import SeriesService
+from scheduler.services.series_replan import pause_covering
 from scheduler.status import CANCELLED, SCHEDULED
 from scheduler.store import series as series_store
 

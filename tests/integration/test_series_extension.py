@@ -12,6 +12,7 @@ from typing import Any
 from scheduler.http.app import create_app
 from scheduler.services.events import EventService
 from scheduler.services.series import SeriesService
+from scheduler.services.series_extension import SeriesExtension
 from scheduler.store.database import Database
 from tests.conftest import FakeClock, make_settings
 from tests.series_support import Client, create_series, occurrences
@@ -63,7 +64,7 @@ async def test_two_processes_extending_at_once_store_each_occurrence_once(
     for name in ("a", "b"):
         db = Database(settings.effective_database_url)
         events = EventService(db, settings, clock, origin=f"replica-{name}")
-        services.append((db, SeriesService(events)))
+        services.append((db, SeriesExtension(SeriesService(events))))
     try:
         added = await asyncio.gather(*(s.extend_due() for _, s in services))
     finally:
