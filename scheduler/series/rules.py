@@ -84,26 +84,30 @@ class Recurrence:
 
     def __iter__(self) -> Iterator[Occurrence]:
         for start in self.rule:
-            begin = start.astimezone(UTC)
-            end = begin + self.duration
-            yield Occurrence(
-                begin,
-                begin,
-                end,
-                to_local(self.zone, begin).replace(tzinfo=None),
-                to_local(self.zone, end).replace(tzinfo=None),
-                start.replace(tzinfo=None),
-            )
+            yield self._occurrence(start)
+
+    def _occurrence(self, start: datetime) -> Occurrence:
+        begin = start.astimezone(UTC)
+        end = begin + self.duration
+        return Occurrence(
+            begin,
+            begin,
+            end,
+            to_local(self.zone, begin).replace(tzinfo=None),
+            to_local(self.zone, end).replace(tzinfo=None),
+            start.replace(tzinfo=None),
+        )
 
     def between(self, after: datetime | None, until: datetime, *, limit: int) -> list[Occurrence]:
         """The occurrences starting after ``after`` (``None``: from the first) and
         no later than ``until``, at most ``limit`` of them."""
         found: list[Occurrence] = []
-        for occurrence in self:
-            if occurrence.start_utc > until or len(found) >= limit:
+        for start in self.rule:
+            begin = start.astimezone(UTC)
+            if begin > until or len(found) >= limit:
                 break
-            if after is None or occurrence.start_utc > after:
-                found.append(occurrence)
+            if after is None or begin > after:
+                found.append(self._occurrence(start))
         return found
 
     def first(self) -> Occurrence | None:

@@ -47,6 +47,9 @@ def _as_master_says(series: Series, event: Event, instance: Occurrence) -> bool:
         and event.end_utc == instance.end_utc
         and is_plain_wall_time(series.timezone, instance.rule_wall, instance.start_utc)
         and is_plain_wall_time(series.timezone, instance.end_local, instance.end_utc)
+        # readers add the duration on the wall clock or in exact time: across a
+        # clock change the two differ, and the instance is written out in full
+        and instance.end_local - instance.rule_wall == instance.end_utc - instance.start_utc
     )
 
 
