@@ -221,7 +221,7 @@ def series_model(series: Series, *, upcoming: list[Event], now: datetime) -> Ser
         end_utc=end_utc,
         rrule=series.rrule,
         reminders=list(series.reminders),
-        status=series.status,
+        status=series.status,  # type: ignore[arg-type]  # a Literal of the stored values
         sequence=series.sequence,
         materialized_until=series.materialized_until,
         created_at=series.created_at,

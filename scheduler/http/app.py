@@ -111,7 +111,9 @@ async def _keep_status_view(view: StatusView, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), pause)
 
 
-async def _keep_series_extended(service: SeriesService, period: float, stop: asyncio.Event) -> None:
+async def _keep_series_extended(
+    service: SeriesExtension, period: float, stop: asyncio.Event
+) -> None:
     """Extend every series as time passes, at start and every ``period`` seconds,
     until ``stop`` is set. Replicas may all do it: the store skips occurrences
     another one stored first."""

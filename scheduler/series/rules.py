@@ -81,6 +81,7 @@ class Recurrence:
     first_wall: datetime  # naive
     duration: timedelta  # exact, from the first occurrence
     rule: rrule
+    count: int | None = None  # COUNT, when the rule has one
 
     def __iter__(self) -> Iterator[Occurrence]:
         for start in self.rule:
@@ -168,7 +169,8 @@ def read_rule(text: str, *, zone: str, first_wall: datetime, first_end: datetime
     if not isinstance(rule, rrule):  # pragma: no cover - one RRULE line reads as one rrule
         raise InvalidRule("give exactly one rule")
     duration = first_instant(zone, first_end) - start.astimezone(UTC)
-    return Recurrence(zone, normal, first_wall, duration, rule)
+    count = int(values["COUNT"]) if "COUNT" in values else None
+    return Recurrence(zone, normal, first_wall, duration, rule, count)
 
 
 def check_yields(recurrence: Recurrence) -> Occurrence:
@@ -195,6 +197,11 @@ def check_limits(
     """The occurrences after ``after`` (``None``: from the first) up to
     ``until``; refused when there are more than ``max_occurrences`` (the setting
     ``series_max_occurrences``) within the horizon (``series_horizon_days``)."""
+    if recurrence.count is not None and recurrence.count > max_occurrences:
+        raise InvalidRule(
+            f"COUNT={recurrence.count} is more than the limit series_max_occurrences "
+            f"({max_occurrences} occurrences per series)"
+        )
     found = recurrence.between(after, until, limit=max_occurrences + 1)
     if len(found) > max_occurrences:
         raise InvalidRule(

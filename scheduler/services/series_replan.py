@@ -58,7 +58,9 @@ async def replan(
     """Bring the future occurrences in line with the series (see module doc)."""
     rows = await series_store.occurrences(session, series.id)
     future = [r for r in rows if r.recurrence_id is not None and r.recurrence_id > now]
-    old = _day_keys([(r, to_local(old_zone, r.recurrence_id).date()) for r in future])
+    old = _day_keys(
+        [(r, to_local(old_zone, r.recurrence_id or r.start_utc).date()) for r in future]
+    )
     wanted = [o for o in occurrences if o.recurrence_id > now]
     new = _day_keys([(o, to_local(series.timezone, o.recurrence_id).date()) for o in wanted])
     pairs = [(old[key], o) for key, o in new.items() if key in old]
