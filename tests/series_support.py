@@ -82,7 +82,7 @@ def with_recurring_ical_events(text: str, window: Span) -> list[Span]:
 
 def with_ha_ical(text: str, window: Span) -> list[Span]:
     from ical.calendar_stream import IcsCalendarStream
-    from ical.types import EventStatus
+    from ical.event import EventStatus
 
     calendar = IcsCalendarStream.calendar_from_ics(text)
     found = []
