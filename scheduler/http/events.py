@@ -288,7 +288,11 @@ async def cancel_event(request: web.Request) -> web.Response:
     "Delete an event",
     secured=True,
     parameters=[EVENT_ID, IF_MATCH],
-    responses={204: Answer("Deleted"), **WRITE_ERRORS},
+    responses={
+        204: Answer("Deleted"),
+        **WRITE_ERRORS,
+        409: problem("An occurrence of a series: cancel it, or delete the series"),
+    },
 )
 async def delete_event(request: web.Request) -> web.Response:
     await request.app[EVENTS].delete(request.match_info["id"], if_match=_if_match(request))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from scheduler.etags import entity_tag
-from scheduler.exceptions import InvalidInput
+from scheduler.exceptions import InvalidInput, NotFound
 from scheduler.http.bodies import read_model
 from scheduler.http.events import MAX_IDEMPOTENCY_KEY, _cursor, _if_match, _limit
 from scheduler.http.keys import CLOCK, PAUSES, SERIES
@@ -27,7 +27,7 @@ from scheduler.http.spec import (
     json_model,
     problem,
 )
-from scheduler.inputs import clean_text
+from scheduler.inputs import clean_text, looks_like_id
 from scheduler.models import (
     PauseCreate,
     PauseList,
@@ -232,6 +232,9 @@ async def list_pauses(request: web.Request) -> web.Response:
     responses={204: Answer("Deleted"), **WRITE_ERRORS},
 )
 async def delete_pause(request: web.Request) -> web.Response:
+    pause_id = request.match_info["pause_id"]
+    if not looks_like_id(pause_id):  # before If-Match: no such pause whatever the version
+        raise NotFound(f"series {request.match_info['id']!r} has no pause with id {pause_id!r}")
     await request.app[PAUSES].delete(
         request.match_info["id"], request.match_info["pause_id"], if_match=_if_match(request)
     )

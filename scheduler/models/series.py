@@ -136,6 +136,14 @@ class PauseCreate(BaseModel):
 
     _lines = field_validator("reason")(one_line_text)
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _written_as_a_date(cls, value: object) -> object:
+        # only "YYYY-MM-DD": pydantic would read a number as seconds since 1970
+        if not isinstance(value, str):
+            raise ValueError("must be a date written YYYY-MM-DD, e.g. 2027-07-01")
+        return value
+
 
 # --- API output ------------------------------------------------------------------
 

@@ -99,8 +99,8 @@ class SeriesPauses:
         outcome = occ.Outcome()
         async with self.db.session() as session:
             series = await series_store.require(session, series_id, for_update=True)
-            check_if_match(if_match, series, what="series")
             await series_store.require_pause(session, series_id, pause_id)
+            check_if_match(if_match, series, what="series")
             await series_store.remove_pause(session, pause_id)
             others = await series_store.pauses(session, series_id)
             for row in await series_store.occurrences(session, series_id):
