@@ -283,3 +283,25 @@ async def test_writes_need_the_token(client: Client) -> None:
     )
     assert resp.status == 401
     assert (await (await client.get("/api/series")).json())["items"] == []
+
+
+async def test_an_occurrence_ics_stands_on_its_own(client: Client) -> None:
+    series = await create_series(
+        client,
+        start="2027-10-30T02:30",
+        end="2027-10-30T03:00",
+        rrule="FREQ=DAILY;COUNT=3",
+        reminders=[15],
+    )
+    fold = (await occurrences(client, series["id"]))[1]
+    assert fold["start_utc"] == "2027-10-31T00:30:00Z"
+    resp = await client.get(f"/events/{fold['id']}.ics")
+    assert resp.status == 200
+    cal = Calendar.from_ical(await resp.text())
+    (vevent,) = cal.walk("VEVENT")
+    assert "RRULE" not in vevent and "RECURRENCE-ID" not in vevent
+    assert str(vevent["UID"]).startswith(fold["id"])
+    # a repeated hour is written in UTC, so every reader takes the first 02:30
+    assert vevent["DTSTART"].dt == utc("2027-10-31T00:30:00Z")
+    assert [str(z["TZID"]) for z in cal.walk("VTIMEZONE")] == ["Europe/Brussels"]
+    assert len(vevent.walk("VALARM")) == 1

@@ -114,3 +114,33 @@ async def test_cancel_restore_cancel_sends_each_cancellation(
     assert resp.status == 200
     await asyncio.sleep(0.5)
     assert len(receiver.of_type("event.cancelled")) == 2
+
+
+async def test_a_rule_change_cancels_what_was_announced_and_removes_the_rest(
+    app_client: Client, receiver: Receiver
+) -> None:
+    await subscribe(app_client, receiver, types=["event.reminder", "event.cancelled"])
+    series = await create_series(
+        app_client,
+        start=local_in(62),
+        end=local_in(1800),
+        rrule="FREQ=DAILY;COUNT=2",
+        reminders=[1],
+    )
+    first, second = await occurrences(app_client, series["id"])
+    await receiver.wait_for(1, type_="event.reminder", timeout=6)  # the first is announced
+    resp = await app_client.patch(
+        f"/api/series/{series['id']}",
+        json={"start": local_in(3 * 86400), "end": local_in(3 * 86400 + 1800)},
+        headers=AUTH,
+    )
+    assert resp.status == 200, await resp.text()
+    await receiver.wait_for(1, type_="event.cancelled", timeout=6)
+    after = {e["id"]: e for e in await occurrences(app_client, series["id"])}
+    assert after[first["id"]]["status"] == "cancelled"  # announced: cancelled, kept
+    assert second["id"] not in after  # never announced: removed
+    assert [c.body["data"]["event"]["id"] for c in receiver.of_type("event.cancelled")] == [
+        first["id"]
+    ]
+    new = [e for e in after.values() if e["id"] != first["id"]]
+    assert len(new) == 2 and all(e["status"] == "scheduled" for e in new)
