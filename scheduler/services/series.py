@@ -288,9 +288,9 @@ class SeriesService:
             check_if_match(if_match, series, what="series")
             if series.status == SERIES_CANCELLED:
                 return await self._view(session, series)
-            for row in await series_store.occurrences(session, series.id):
-                if row.start_utc > now and row.actual_start is None:
-                    await occ.cancel(session, row, now=now, outcome=outcome)
+            rows = await series_store.occurrences(session, series.id)
+            future = [r for r in rows if r.start_utc > now and r.actual_start is None]
+            await occ.cancel_all(session, future, now=now, outcome=outcome)
             series.status = SERIES_CANCELLED
             series.sequence += 1
             series.updated_at = now

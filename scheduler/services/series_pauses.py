@@ -75,19 +75,22 @@ class SeriesPauses:
             )
             series_store.add_pause(session, pause)
             await session.flush()
-            for row in await series_store.occurrences(session, series.id):
-                inside = data.start <= row.start_local.date() <= data.end
-                if inside and row.status == SCHEDULED and row.start_utc > now:
-                    if row.actual_start is not None:
-                        continue  # live already: an operator ends it
-                    await occ.cancel(
-                        session,
-                        row,
-                        now=now,
-                        outcome=outcome,
-                        reason=data.reason or PAUSED,
-                        pause_id=pause.id,
-                    )
+            inside = [
+                row
+                for row in await series_store.occurrences(session, series.id)
+                if data.start <= row.start_local.date() <= data.end
+                and row.status == SCHEDULED
+                and row.start_utc > now
+                and row.actual_start is None  # live already: an operator ends it
+            ]
+            await occ.cancel_all(
+                session,
+                inside,
+                now=now,
+                outcome=outcome,
+                reason=data.reason or PAUSED,
+                pause_id=pause.id,
+            )
             series.sequence += 1  # its feed master gains EXDATEs
             series.updated_at = now
             await self.series.record_changes(session, series.id, outcome)

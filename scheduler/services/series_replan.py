@@ -70,22 +70,23 @@ async def replan(
         row.recurrence_id = None
     if moving:
         await session.flush()
+    following = []
     for row, o in pairs:
         if row.exception or row.actual_start is not None:
             row.recurrence_id = o.recurrence_id  # kept as it is, on its date's instance
-            continue
-        await occ.follow(session, row, occ.target_values(series, o), now=now, outcome=outcome)
+        else:
+            following.append((row, occ.target_values(series, o)))
+    await occ.follow_all(session, following, now=now, outcome=outcome)
+    for row, _values in following:
         if row.status == CANCELLED and row.pause_id is None:
             # an earlier rule change cancelled it, and this one yields it again
             await occ.restore(session, row, now=now, outcome=outcome)
     dropped = [r for r in future if id(r) not in paired and not r.exception]
     announced = await trigger_store.announced(session, [r.id for r in dropped])
-    for row in dropped:
-        if row.status == CANCELLED:
-            continue
-        if row.id in announced:
-            await occ.cancel(session, row, now=now, outcome=outcome)
-        else:
+    live = [row for row in dropped if row.status != CANCELLED]
+    await occ.cancel_all(session, [r for r in live if r.id in announced], now=now, outcome=outcome)
+    for row in live:
+        if row.id not in announced:
             await event_store.remove(session, row.id)
             outcome.add(ChangeKind.DELETED, None, row.id, row.channel)
     added = [o for key, o in new.items() if key not in old]
