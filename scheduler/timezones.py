@@ -238,6 +238,14 @@ def rule_wall_time(zone_name: str, wall: datetime) -> datetime:
     return wall.replace(tzinfo=get_zone(zone_name), fold=0)
 
 
+def is_unambiguous_wall_time(zone_name: str, wall: datetime) -> bool:
+    """Whether ``wall`` exists in ``zone_name`` and happens once there (neither
+    skipped nor repeated by a clock change): both readings of PEP 495 agree."""
+    zone = get_zone(zone_name)
+    first = wall.replace(tzinfo=zone, fold=0)
+    return first.utcoffset() == first.replace(fold=1).utcoffset()
+
+
 def to_local(zone_name: str, instant: datetime) -> datetime:
     """The aware wall time in ``zone_name`` at the UTC ``instant``."""
     return instant.astimezone(get_zone(zone_name))

@@ -29,7 +29,7 @@ from scheduler.services.occurrences import SHARED
 from scheduler.status import CANCELLED
 from scheduler.store import series as series_store
 from scheduler.store.database import Session
-from scheduler.timezones import is_plain_wall_time
+from scheduler.timezones import is_unambiguous_wall_time
 
 #: instances expanded at most for one master (a daily series of 27 years)
 MAX_INSTANCES = 10_000
@@ -45,8 +45,10 @@ def _as_master_says(series: Series, event: Event, instance: Occurrence) -> bool:
         and list(event.reminders) == list(series.reminders)
         and event.start_utc == instance.start_utc
         and event.end_utc == instance.end_utc
-        and is_plain_wall_time(series.timezone, instance.rule_wall, instance.start_utc)
-        and is_plain_wall_time(series.timezone, instance.end_local, instance.end_utc)
+        # the instants were read from these wall times (fold=0): unambiguous
+        # wall times name them and nothing else
+        and is_unambiguous_wall_time(series.timezone, instance.rule_wall)
+        and is_unambiguous_wall_time(series.timezone, instance.end_local)
         # readers add the duration on the wall clock or in exact time: across a
         # clock change the two differ, and the instance is written out in full
         and instance.end_local - instance.rule_wall == instance.end_utc - instance.start_utc
