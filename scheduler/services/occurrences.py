@@ -212,26 +212,39 @@ def cancelled_trigger_id(event: Event) -> str:
 
 
 async def restore(session: Session, event: Event, *, now: datetime, outcome: Outcome) -> None:
-    """Undo a pause's cancellation: scheduled again, triggers planned afresh,
-    ``event.updated`` sent."""
-    event.status = SCHEDULED
-    event.cancelled_at = None
-    event.cancel_reason = None
-    event.pause_id = None
-    event.sequence += 1
-    event.updated_at = now
-    session.add(event)
+    """Undo a cancellation by a pause or a rule change (see :func:`restore_all`)."""
+    await restore_all(session, [event], now=now, outcome=outcome)
+
+
+async def restore_all(
+    session: Session, events: Sequence[Event], *, now: datetime, outcome: Outcome
+) -> None:
+    """Undo a pause's (or a rule change's) cancellation: scheduled again,
+    triggers planned afresh, ``event.updated`` sent; all at once."""
+    if not events:
+        return
+    for event in events:
+        event.status = SCHEDULED
+        event.cancelled_at = None
+        event.cancel_reason = None
+        event.pause_id = None
+        event.sequence += 1
+        event.updated_at = now
+        session.add(event)
     await session.flush()
-    await trigger_store.reopen_cancelled(session, event.id)
-    await _replan(session, event, now)
-    await trigger_store.add_immediate(
+    await trigger_store.reopen_cancelled(session, [e.id for e in events])
+    await trigger_store.replan_many(session, {e.id: _plan(e, now) for e in events})
+    trigger_store.add_immediates(
         session,
-        trigger_id=trigger_id(event.id, EventType.UPDATED, sequence=event.sequence),
-        event_id=event.id,
-        type_=EventType.UPDATED,
+        [
+            (trigger_id(e.id, EventType.UPDATED, sequence=e.sequence), e.id, EventType.UPDATED)
+            for e in events
+        ],
         now=now,
     )
-    outcome.add(ChangeKind.UPDATED, event, event.id, event.channel)
+    await session.flush()
+    for event in events:
+        outcome.add(ChangeKind.UPDATED, event, event.id, event.channel)
 
 
 def _plan(event: Event, now: datetime) -> list[PlannedTrigger]:
@@ -242,7 +255,3 @@ def _plan(event: Event, now: datetime) -> list[PlannedTrigger]:
         reminders=list(event.reminders),
         now=now,
     )
-
-
-async def _replan(session: Session, event: Event, now: datetime) -> None:
-    await trigger_store.replan(session, event.id, _plan(event, now))

@@ -106,6 +106,7 @@ class SeriesPauses:
             check_if_match(if_match, series, what="series")
             await series_store.remove_pause(session, pause_id)
             others = await series_store.pauses(session, series_id)
+            back = []
             for row in await series_store.occurrences(session, series_id):
                 if row.pause_id != pause_id or row.status != CANCELLED:
                     continue
@@ -115,7 +116,8 @@ class SeriesPauses:
                     row.cancel_reason = still.reason or PAUSED
                     session.add(row)
                 elif row.start_utc > now and series.status == ACTIVE:
-                    await occ.restore(session, row, now=now, outcome=outcome)
+                    back.append(row)
+            await occ.restore_all(session, back, now=now, outcome=outcome)
             series.sequence += 1
             series.updated_at = now
             await self.series.record_changes(session, series.id, outcome)

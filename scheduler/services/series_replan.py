@@ -77,10 +77,9 @@ async def replan(
         else:
             following.append((row, occ.target_values(series, o)))
     await occ.follow_all(session, following, now=now, outcome=outcome)
-    for row, _values in following:
-        if row.status == CANCELLED and row.pause_id is None:
-            # an earlier rule change cancelled it, and this one yields it again
-            await occ.restore(session, row, now=now, outcome=outcome)
+    # those an earlier rule change cancelled, that this one yields again
+    again = [r for r, _ in following if r.status == CANCELLED and r.pause_id is None]
+    await occ.restore_all(session, again, now=now, outcome=outcome)
     dropped = [r for r in future if id(r) not in paired and not r.exception]
     announced = await trigger_store.announced(session, [r.id for r in dropped])
     live = [row for row in dropped if row.status != CANCELLED]

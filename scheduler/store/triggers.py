@@ -286,12 +286,12 @@ async def finish_claims(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
     )
 
 
-async def reopen_cancelled(session: AsyncSession, event_id: str) -> None:
-    """Forget the event's scheduled triggers that a cancellation settled, so that
-    :func:`replan` plans them afresh (an occurrence restored after a pause)."""
+async def reopen_cancelled(session: AsyncSession, event_ids: Sequence[str]) -> None:
+    """Forget the events' scheduled triggers that a cancellation settled, so that
+    :func:`replan` plans them afresh (occurrences restored after a pause)."""
     await session.execute(
         delete(Trigger).where(
-            col(Trigger.event_id) == event_id,
+            col(Trigger.event_id).in_(list(event_ids)),
             col(Trigger.state) == TriggerState.CANCELLED.value,
             col(Trigger.type).in_([t.value for t in SCHEDULED_TYPES]),
         )

@@ -119,13 +119,12 @@ async def test_cancel_restore_cancel_sends_each_cancellation(
 async def test_a_rule_change_cancels_what_was_announced_and_removes_the_rest(
     app_client: Client, receiver: Receiver
 ) -> None:
-    await subscribe(app_client, receiver, types=["event.reminder", "event.cancelled"])
+    await subscribe(
+        app_client, receiver, types=["event.reminder", "event.cancelled", "event.updated"]
+    )
+    start, end = local_in(62), local_in(1800)
     series = await create_series(
-        app_client,
-        start=local_in(62),
-        end=local_in(1800),
-        rrule="FREQ=DAILY;COUNT=2",
-        reminders=[1],
+        app_client, start=start, end=end, rrule="FREQ=DAILY;COUNT=2", reminders=[1]
     )
     first, second = await occurrences(app_client, series["id"])
     await receiver.wait_for(1, type_="event.reminder", timeout=6)  # the first is announced
@@ -144,3 +143,15 @@ async def test_a_rule_change_cancels_what_was_announced_and_removes_the_rest(
     ]
     new = [e for e in after.values() if e["id"] != first["id"]]
     assert len(new) == 2 and all(e["status"] == "scheduled" for e in new)
+
+    # back to the first rule: the cancelled occurrence comes back (event.updated)
+    resp = await app_client.patch(
+        f"/api/series/{series['id']}", json={"start": start, "end": end}, headers=AUTH
+    )
+    assert resp.status == 200, await resp.text()
+    await receiver.wait_for(1, type_="event.updated", timeout=6)
+    back = await occurrences(app_client, series["id"])
+    assert back[0]["id"] == first["id"] and back[0]["status"] == "scheduled"
+    assert len(back) == 2 and [e["status"] for e in back] == ["scheduled", "scheduled"]
+    restored = receiver.of_type("event.updated")[0].body["data"]["event"]
+    assert restored["id"] == first["id"] and restored["status"] == "scheduled"
