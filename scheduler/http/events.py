@@ -84,7 +84,7 @@ def _instant(request: web.Request, name: str) -> datetime | None:
         raise err.for_field(name) from None
 
 
-def _limit(request: web.Request) -> int | None:
+def page_limit(request: web.Request) -> int | None:
     raw = request.query.get("limit")
     if raw is None:
         return None
@@ -93,7 +93,7 @@ def _limit(request: web.Request) -> int | None:
     )
 
 
-def _cursor(request: web.Request) -> str | None:
+def page_cursor(request: web.Request) -> str | None:
     cursor = request.query.get("cursor")
     if cursor == "":  # as for every other filter: an empty value is a mistake, not "none"
         raise InvalidInput(
@@ -124,7 +124,20 @@ def _filters(request: web.Request) -> EventFilter:
     )
 
 
-def _if_match(request: web.Request) -> str | None:
+def idempotency_key(request: web.Request) -> str | None:
+    """The ``Idempotency-Key`` header, checked (1-255 characters, no control ones)."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None:
+        if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+            raise InvalidInput(
+                f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
+                field="Idempotency-Key",
+            )
+        clean_text(key, field="Idempotency-Key")
+    return key
+
+
+def if_match_of(request: web.Request) -> str | None:
     return request.headers.get("If-Match")
 
 
@@ -161,14 +174,7 @@ def _tagged(body: EventPublic, event: Event, *, status: int = 200, **headers: st
 )
 async def create_event(request: web.Request) -> web.Response:
     data = await read_model(request, EventCreate)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None:
-        if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
-            raise InvalidInput(
-                f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
-                field="Idempotency-Key",
-            )
-        clean_text(key, field="Idempotency-Key")
+    key = idempotency_key(request)
     created = await request.app[EVENTS].create(data, idempotency_key=key)
     event = created.event
     # the create hands back the triggers it stored: no second read
@@ -225,8 +231,8 @@ async def create_event(request: web.Request) -> web.Response:
 async def list_events(request: web.Request) -> web.Response:
     page = await request.app[PAGES].listing(
         _filters(request),
-        cursor=_cursor(request),
-        limit=_limit(request),
+        cursor=page_cursor(request),
+        limit=page_limit(request),
         base_url=base_url(request),
     )
     if request.headers.get("If-None-Match") == page.etag:
@@ -264,7 +270,7 @@ async def get_event(request: web.Request) -> web.Response:
 async def update_event(request: web.Request) -> web.Response:
     data = await read_model(request, EventUpdate)
     event = await request.app[EVENTS].update(
-        request.match_info["id"], data, if_match=_if_match(request)
+        request.match_info["id"], data, if_match=if_match_of(request)
     )
     return _tagged(await _view(request, event), event)
 
@@ -278,7 +284,8 @@ async def update_event(request: web.Request) -> web.Response:
     responses={200: Answer("The cancelled event", EventPublic, headers=ETAG), **WRITE_ERRORS},
 )
 async def cancel_event(request: web.Request) -> web.Response:
-    event = await request.app[EVENTS].cancel(request.match_info["id"], if_match=_if_match(request))
+    event_id, if_match = request.match_info["id"], if_match_of(request)
+    event = await request.app[EVENTS].cancel(event_id, if_match=if_match)
     return _tagged(await _view(request, event), event)
 
 
@@ -295,5 +302,5 @@ async def cancel_event(request: web.Request) -> web.Response:
     },
 )
 async def delete_event(request: web.Request) -> web.Response:
-    await request.app[EVENTS].delete(request.match_info["id"], if_match=_if_match(request))
+    await request.app[EVENTS].delete(request.match_info["id"], if_match=if_match_of(request))
     return web.Response(status=204)

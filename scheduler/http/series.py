@@ -11,9 +11,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from scheduler.etags import entity_tag
-from scheduler.exceptions import InvalidInput, NotFound
+from scheduler.exceptions import NotFound
 from scheduler.http.bodies import read_model
-from scheduler.http.events import MAX_IDEMPOTENCY_KEY, _cursor, _if_match, _limit
+from scheduler.http.events import (
+    MAX_IDEMPOTENCY_KEY,
+    idempotency_key,
+    if_match_of,
+    page_cursor,
+    page_limit,
+)
 from scheduler.http.keys import CLOCK, PAUSES, SERIES
 from scheduler.http.spec import (
     BODY_ERRORS,
@@ -27,7 +33,7 @@ from scheduler.http.spec import (
     json_model,
     problem,
 )
-from scheduler.inputs import clean_text, looks_like_id
+from scheduler.inputs import looks_like_id
 from scheduler.models import (
     PauseCreate,
     PauseList,
@@ -86,15 +92,7 @@ def _answer(request: web.Request, view: SeriesView, *, status: int = 200) -> web
 )
 async def create_series(request: web.Request) -> web.Response:
     data = await read_model(request, SeriesCreate)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None:
-        if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
-            raise InvalidInput(
-                f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
-                field="Idempotency-Key",
-            )
-        clean_text(key, field="Idempotency-Key")
-    view = await request.app[SERIES].create(data, idempotency_key=key)
+    view = await request.app[SERIES].create(data, idempotency_key=idempotency_key(request))
     return _answer(request, view, status=201)
 
 
@@ -114,7 +112,8 @@ async def create_series(request: web.Request) -> web.Response:
     responses={200: Answer("A page of series", SeriesPage), 422: problem("Bad cursor or limit")},
 )
 async def list_series(request: web.Request) -> web.Response:
-    page = await request.app[SERIES].list_page(cursor=_cursor(request), limit=_limit(request))
+    cursor, limit = page_cursor(request), page_limit(request)
+    page = await request.app[SERIES].list_page(cursor=cursor, limit=limit)
     now = request.app[CLOCK]()
     body = SeriesPage.model_construct(
         items=[series_model(v.series, upcoming=v.upcoming, now=now) for v in page.items],
@@ -156,7 +155,7 @@ async def get_series(request: web.Request) -> web.Response:
 async def update_series(request: web.Request) -> web.Response:
     data = await read_model(request, SeriesUpdate)
     view = await request.app[SERIES].update(
-        request.match_info["id"], data, if_match=_if_match(request)
+        request.match_info["id"], data, if_match=if_match_of(request)
     )
     return _answer(request, view)
 
@@ -170,7 +169,7 @@ async def update_series(request: web.Request) -> web.Response:
     responses={200: Answer("The cancelled series", SeriesPublic, headers=ETAG), **WRITE_ERRORS},
 )
 async def cancel_series(request: web.Request) -> web.Response:
-    view = await request.app[SERIES].cancel(request.match_info["id"], if_match=_if_match(request))
+    view = await request.app[SERIES].cancel(request.match_info["id"], if_match=if_match_of(request))
     return _answer(request, view)
 
 
@@ -183,7 +182,7 @@ async def cancel_series(request: web.Request) -> web.Response:
     responses={204: Answer("Deleted"), **WRITE_ERRORS},
 )
 async def delete_series(request: web.Request) -> web.Response:
-    await request.app[SERIES].delete(request.match_info["id"], if_match=_if_match(request))
+    await request.app[SERIES].delete(request.match_info["id"], if_match=if_match_of(request))
     return web.Response(status=204)
 
 
@@ -205,7 +204,7 @@ async def delete_series(request: web.Request) -> web.Response:
 async def add_pause(request: web.Request) -> web.Response:
     data = await read_model(request, PauseCreate)
     view = await request.app[PAUSES].add(
-        request.match_info["id"], data, if_match=_if_match(request)
+        request.match_info["id"], data, if_match=if_match_of(request)
     )
     return json_model(pause_model(view.pause, cancelled=view.cancelled), status=201)
 
@@ -236,6 +235,6 @@ async def delete_pause(request: web.Request) -> web.Response:
     if not looks_like_id(pause_id):  # before If-Match: no such pause whatever the version
         raise NotFound(f"series {request.match_info['id']!r} has no pause with id {pause_id!r}")
     await request.app[PAUSES].delete(
-        request.match_info["id"], request.match_info["pause_id"], if_match=_if_match(request)
+        request.match_info["id"], request.match_info["pause_id"], if_match=if_match_of(request)
     )
     return web.Response(status=204)
