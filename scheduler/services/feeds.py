@@ -24,9 +24,10 @@ from scheduler.metrics import Metrics
 from scheduler.models import Event
 from scheduler.services.events import EventChange
 from scheduler.services.feed_members import FeedMembers
-from scheduler.services.series_feed import plan_master, stored_series
+from scheduler.services.series_feed import plan_master
 from scheduler.status import CANCELLED
 from scheduler.store import events as event_store
+from scheduler.store import series as series_store
 from scheduler.store.database import Database
 from scheduler.store.feeds import feed_events
 from scheduler.timezones import Clock
@@ -227,14 +228,12 @@ class FeedService:
             return found
         generation = self._generation
         async with self.db.session() as session:
-            stored = {i: await stored_series(session, i) for i in missing}
+            stored = await series_store.for_feed(session, missing)
         domain = self.settings.calendar_uid_domain
 
         def render() -> dict[str, Piece]:
             rendered = {}
             for series_id, (series, rows, pauses) in stored.items():
-                if series is None:
-                    continue
                 plan = plan_master(series, rows, pauses)
                 if plan is not None:
                     rendered[series_id] = render_series(plan, uid_domain=domain)

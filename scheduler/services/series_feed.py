@@ -27,8 +27,6 @@ from scheduler.models.series import SERIES_CANCELLED
 from scheduler.series.rules import Occurrence, read_rule
 from scheduler.services.occurrences import SHARED
 from scheduler.status import CANCELLED
-from scheduler.store import series as series_store
-from scheduler.store.database import Session
 from scheduler.timezones import is_unambiguous_wall_time
 
 #: instances expanded at most for one master (a daily series of 27 years)
@@ -98,15 +96,3 @@ def plan_master(
         until,
         max(last, end.year),
     )
-
-
-async def stored_series(
-    session: Session, series_id: str
-) -> tuple[Series | None, list[Event], list[SeriesPause]]:
-    """A series as stored now, with its occurrences and pauses (``None``: deleted)."""
-    series = await series_store.get(session, series_id)
-    if series is None:
-        return None, [], []
-    rows = await series_store.occurrences(session, series_id)
-    pauses = await series_store.pauses(session, series_id)
-    return series, rows, pauses

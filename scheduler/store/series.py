@@ -87,6 +87,37 @@ async def occurrences(session: AsyncSession, series_id: str) -> list[Event]:
     return list(rows.scalars().all())
 
 
+async def for_feed(
+    session: AsyncSession, series_ids: Sequence[str]
+) -> dict[str, tuple[Series, list[Event], list[SeriesPause]]]:
+    """For each series of ``series_ids`` that exists: the series, its occurrences
+    (by recurrence id) and its pauses, in three queries whatever their number."""
+    if not series_ids:
+        return {}
+    ids = list(series_ids)
+    found: dict[str, tuple[Series, list[Event], list[SeriesPause]]] = {
+        s.id: (s, [], [])
+        for s in (await session.execute(select(Series).where(col(Series.id).in_(ids)))).scalars()
+    }
+    events = await session.execute(
+        select(Event)
+        .where(col(Event.series_id).in_(ids))
+        .order_by(col(Event.recurrence_id), col(Event.id))
+    )
+    for event in events.scalars():
+        if event.series_id in found:
+            found[event.series_id][1].append(event)
+    pauses = await session.execute(
+        select(SeriesPause)
+        .where(col(SeriesPause.series_id).in_(ids))
+        .order_by(col(SeriesPause.start_date), col(SeriesPause.id))
+    )
+    for pause in pauses.scalars():
+        if pause.series_id in found:
+            found[pause.series_id][2].append(pause)
+    return found
+
+
 async def next_occurrences(
     session: AsyncSession, series_ids: Sequence[str], *, now: datetime, limit: int
 ) -> dict[str, list[Event]]:
