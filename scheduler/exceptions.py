@@ -147,6 +147,13 @@ class Unauthorized(SchedulerError):
     code = "unauthorized"
 
 
+class Overloaded(SchedulerError):
+    """Raised by a service that is already doing as much of some costly work as
+    it allows itself (rule checks of series); retrying shortly works (HTTP 503)."""
+
+    code = "overloaded"
+
+
 class StoreUnavailable(SchedulerError):
     """Raised by the store when the database cannot be reached (HTTP 503).
 

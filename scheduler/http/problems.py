@@ -21,6 +21,7 @@ from scheduler.exceptions import (
     Conflict,
     InvalidInput,
     NotFound,
+    Overloaded,
     PreconditionFailed,
     SchedulerError,
     StoreUnavailable,
@@ -39,6 +40,7 @@ _STATUS: list[tuple[type[SchedulerError], int]] = [
     (PreconditionFailed, 412),
     (Unauthorized, 401),
     (StoreUnavailable, 503),
+    (Overloaded, 503),
 ]
 
 _TITLES = {

@@ -52,7 +52,7 @@ from scheduler.series.rules import (
 from scheduler.services import occurrences as occ
 from scheduler.services.events import EventService, decode_cursor, encode_position
 from scheduler.services.series_replan import add_occurrences, replan
-from scheduler.services.series_rules import RulePlan, plan_rule, wall_time
+from scheduler.services.series_rules import RuleChecks, RulePlan, plan_rule, wall_time
 from scheduler.store import idempotency as idempotency_store
 from scheduler.store import series as series_store
 from scheduler.store.database import Session
@@ -91,6 +91,7 @@ class SeriesService:
         self.clock = events.clock
         self.changes = events.changes
         self.horizon = timedelta(days=self.settings.series_horizon_days)
+        self.checks = RuleChecks()
 
     # --- reading ---------------------------------------------------------------------
 
@@ -135,7 +136,9 @@ class SeriesService:
             replay = await self._replay(idempotency_key, fingerprint)
             if replay is not None:
                 return replay
-        plan = await plan_rule(self.settings, self.clock(), zone, start, end, data.rrule)
+        plan = await plan_rule(
+            self.settings, self.clock(), zone, start, end, data.rrule, checks=self.checks
+        )
         now = self.clock()
         reminders = (
             data.reminders if data.reminders is not None else list(self.settings.default_reminders)
@@ -227,7 +230,9 @@ class SeriesService:
             )
             end = wall_time(fields["end"], "end") if "end" in fields else current.end_local
             rule = fields.get("rrule", current.rrule)
-            plan = await plan_rule(self.settings, self.clock(), zone, start, end, rule, future=True)
+            plan = await plan_rule(
+                self.settings, self.clock(), zone, start, end, rule, checks=self.checks, future=True
+            )
         now = self.clock()
         outcome = occ.Outcome()
         async with self.db.session() as session:

@@ -1,19 +1,26 @@
 """Checking a series' rule and times, and planning its occurrences up to the horizon.
 
 Reading the rule is quick; finding its first occurrence may not be (a rule
-that can never match makes dateutil walk to the year 9999), so the checks run
-on a worker thread with a deadline (:data:`RULE_CHECK_SECONDS`) and a rule
-still searching then is refused as yielding nothing.
+that can never match makes dateutil walk to the year 9999: 3 s for a DAILY
+rule, a minute for an HOURLY one), so the checks run on a thread of their own
+with a deadline (:data:`RULE_CHECK_SECONDS`), and a rule still searching then
+is refused as yielding nothing. dateutil cannot be interrupted, so such a
+thread runs on to its end: it is a daemon thread (a stopping server does not
+wait for it), and at most :data:`MAX_RUNNING_CHECKS` run at once (beyond, a
+503 asks to retry), so a stream of such rules cannot take every core.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from scheduler.config import Settings
-from scheduler.exceptions import InvalidInput, InvalidRule, InvalidTimeRange
+from scheduler.exceptions import InvalidInput, InvalidRule, InvalidTimeRange, Overloaded
 from scheduler.series.rules import (
     Occurrence,
     Recurrence,
@@ -24,8 +31,48 @@ from scheduler.series.rules import (
 )
 from scheduler.timezones import parse_local_time
 
-#: seconds a rule check may take on its worker thread before the rule is refused
+#: seconds a rule check may take on its thread before the rule is refused
 RULE_CHECK_SECONDS = 2.0
+#: rule checks running at once in a process (finished or not: see module doc)
+MAX_RUNNING_CHECKS = 4
+
+T = TypeVar("T")
+
+
+class RuleChecks:
+    """Runs rule checks on daemon threads, at most :data:`MAX_RUNNING_CHECKS` at once."""
+
+    def __init__(self, limit: int = MAX_RUNNING_CHECKS) -> None:
+        self.limit = limit
+        self.running = 0
+
+    async def run(self, check: Callable[[], T], *, within: float) -> T:
+        """``check()`` on a thread of its own; :class:`TimeoutError` after ``within`` s."""
+        if self.running >= self.limit:
+            raise Overloaded("too many series rules are being checked at once; retry shortly")
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+
+        def settle(result: T | None, error: BaseException | None) -> None:
+            self.running -= 1
+            if done.done():
+                return  # its request gave up waiting
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(result)  # type: ignore[arg-type]
+
+        def work() -> None:
+            try:
+                result = check()
+            except BaseException as err:  # handed to the waiting request
+                loop.call_soon_threadsafe(settle, None, err)
+            else:
+                loop.call_soon_threadsafe(settle, result, None)
+
+        self.running += 1
+        threading.Thread(target=work, name="series-rule-check", daemon=True).start()
+        return await asyncio.wait_for(done, within)
 
 
 @dataclass(frozen=True)
@@ -58,6 +105,7 @@ async def plan_rule(
     end: datetime,
     rule: str,
     *,
+    checks: RuleChecks,
     future: bool = False,
 ) -> RulePlan:
     """Read and check the rule (off the loop), and its occurrences up to the
@@ -90,7 +138,7 @@ async def plan_rule(
         )
 
     try:
-        found = await asyncio.wait_for(asyncio.to_thread(check), RULE_CHECK_SECONDS)
+        found = await checks.run(check, within=RULE_CHECK_SECONDS)
     except TimeoutError:
         raise InvalidRule(
             f"{recurrence.text!r} found no occurrence in {RULE_CHECK_SECONDS:g} s of "
