@@ -55,7 +55,10 @@ PAUSE_ID = Param("pause_id", "path", "Pause id", ID_SCHEMA)
 NOT_FOUND = {404: problem("No such series (or pause)")}
 WRITE_ERRORS = {**UNAUTHORIZED, **NOT_FOUND, **PRECONDITION}
 CANCELLED = {409: problem("The series is cancelled")}
-INVALID = {422: problem("Invalid field, rule, time or zone (the problem names the field)")}
+INVALID = {
+    422: problem("Invalid field, rule, time or zone (the problem names the field)"),
+    503: problem("Too many rules being checked at once, or no database; retry shortly"),
+}
 
 
 def _answer(request: web.Request, view: SeriesView, *, status: int = 200) -> web.Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,8 +15,6 @@ from scheduler.services.series_rules import RuleChecks
 
 
 def _rule(text: str, start: datetime, minutes: int = 60) -> list[datetime]:
-    from datetime import timedelta
-
     recurrence = read_rule(
         text, zone="Europe/Brussels", first_wall=start, first_end=start + timedelta(minutes=minutes)
     )
