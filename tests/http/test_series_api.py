@@ -107,6 +107,10 @@ async def test_exceptions_and_a_pause_survive_a_title_change(
     assert resp.status == 201, await resp.text()
     pause = await resp.json()
     assert pause["cancelled"] == 2  # 2 and 9 February
+    listed = await (await client.get(f"/api/series/{series['id']}/pauses")).json()
+    assert [(p["start"], p["end"], p["reason"], p["cancelled"]) for p in listed["items"]] == [
+        ("2027-02-01", "2027-02-10", "Committee week", 2)
+    ]
     clock.advance(minutes=1)
     changed = await _patch(client, f"/api/series/{series['id']}", {"title": "Plenary session"})
     assert changed["title"] == "Plenary session" and changed["sequence"] > series["sequence"]
@@ -208,7 +212,7 @@ async def test_a_rule_change_removes_what_it_no_longer_yields(
     assert [e["start"][:10] for e in after] == ["2027-01-05", "2027-01-12"]
 
 
-async def test_series_read_list_etag_and_idempotency(client: Client) -> None:
+async def test_series_read_list_etag_and_idempotency(client: Client, clock: FakeClock) -> None:
     body = {
         "title": "Daily news",
         "timezone": "Europe/Brussels",
@@ -241,9 +245,19 @@ async def test_series_read_list_etag_and_idempotency(client: Client) -> None:
     )
     assert ok.status == 200
 
+    clock.advance(seconds=1)  # listed in order of creation
+    other = await create_series(
+        client, start="2027-01-04T20:00", end="2027-01-04T21:00", rrule="FREQ=DAILY;COUNT=1"
+    )
     listed = await (await client.get("/api/series", params={"limit": "1"})).json()
     assert [s["id"] for s in listed["items"]] == [created["id"]]
-    assert listed["next_cursor"] is None
+    following = await (
+        await client.get("/api/series", params={"limit": "1", "cursor": listed["next_cursor"]})
+    ).json()
+    assert [s["id"] for s in following["items"]] == [other["id"]]
+    assert following["next_cursor"] is None
+    bad = await client.get("/api/series", params={"cursor": "not-ours"})
+    assert bad.status == 422 and (await bad.json())["errors"][0]["field"] == "cursor"
 
     resp = await client.post(f"/api/series/{created['id']}/cancel", headers=AUTH)
     assert resp.status == 200 and (await resp.json())["status"] == "cancelled"
