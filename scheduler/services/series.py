@@ -1,4 +1,4 @@
-"""The series service: create, change, cancel, delete and extend recurring series.
+"""The series service: create, read, change, cancel and delete recurring series.
 
 A series is stored once and its occurrences as event rows up to
 ``series_horizon_days`` ahead (``services.occurrences`` builds and changes
@@ -12,8 +12,9 @@ or cancelled on their own) keep their times and fields; only their recurrence
 id follows their date's new instance, so a calendar still attaches them.
 Occurrences that have started or ended are never rewritten.
 
-Rule checks that may be slow (a rule that can never match makes dateutil walk
-to the year 9999) run on a worker thread with a deadline.
+Rules are checked off the event loop (``services.series_rules``); the future
+is re-planned by ``services.series_replan``; series are extended as time
+passes by ``services.series_extension``; pauses are ``services.series_pauses``.
 """
 
 from __future__ import annotations
@@ -119,8 +120,6 @@ class SeriesService:
         last = items[-1] if items and len(rows) > size else None
         next_cursor = encode_position(last.created_at, last.id) if last else None
         return Page([SeriesView(s, upcoming[s.id]) for s in items], next_cursor)
-
-    # --- the rule ----------------------------------------------------------------------
 
     # --- writing ---------------------------------------------------------------------
 
