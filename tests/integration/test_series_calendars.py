@@ -163,3 +163,40 @@ async def test_property_api_equals_recurring_ical_events(
     finally:
         resp = await client.delete(f"/api/series/{series['id']}", headers=AUTH)
         assert resp.status == 204
+
+
+@pytest.mark.parametrize("reader", list(READERS))
+async def test_readers_agree_after_a_change_of_time_and_zone_mid_series(
+    client: Client, clock: FakeClock, reader: str
+) -> None:
+    """Past occurrences keep their times (events of their own in the feed), future
+    ones follow the new time and zone; a moved exception keeps its own."""
+    series = await create_series(
+        client,
+        title="Weekly",
+        start="2027-01-05T18:15",
+        end="2027-01-05T19:30",
+        rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=40",
+    )
+    found = await occurrences(client, series["id"])
+    resp = await client.patch(
+        f"/api/events/{found[20]['id']}",
+        json={"start": "2027-05-26T09:00", "end": "2027-05-26T10:00"},
+        headers=AUTH,
+    )
+    assert resp.status == 200
+    clock.now = datetime(2027, 3, 1, tzinfo=UTC)
+    resp = await client.patch(
+        f"/api/series/{series['id']}",
+        json={"timezone": "Europe/London", "start": "2027-01-05T20:00", "end": "2027-01-05T21:00"},
+        headers=AUTH,
+    )
+    assert resp.status == 200, await resp.text()
+    events = await occurrences(client, series["id"])
+    starts = [e["start"] for e in events]
+    assert starts[0] == "2027-01-05T18:15:00+01:00"  # the past as it was
+    assert "2027-03-02T20:00:00+00:00" in starts and "2027-04-06T20:00:00+01:00" in starts
+    assert "2027-05-26T09:00:00+02:00" in starts  # the exception, as moved
+    expected = [s for s in spans(events) if s[1] > WINDOW[0] and s[0] < WINDOW[1]]
+    assert len(expected) == 40
+    assert READERS[reader](await feed(client), WINDOW) == expected

@@ -80,7 +80,5 @@ def test_series_commands_work_on_the_database(tmp_path: Path) -> None:
         )
         assert bad.returncode == 2
         assert "FREQ=MINUTELY is refused" in bad.stderr
-        missing = run("series", "show", "nope")
-        assert missing.returncode == 2 and "no series with id" in missing.stderr
     finally:
         server.stop()
