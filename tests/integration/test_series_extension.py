@@ -14,7 +14,7 @@ from scheduler.services.events import EventService
 from scheduler.services.series import SeriesService
 from scheduler.services.series_extension import SeriesExtension
 from scheduler.store.database import Database
-from tests.conftest import FakeClock, make_settings
+from tests.conftest import AUTH, FakeClock, make_settings
 from tests.series_support import Client, create_series, occurrences
 
 
@@ -42,6 +42,7 @@ async def test_the_periodic_job_extends_a_series_as_days_pass(
     # ten days from the first start (the horizon counts from it while it is ahead)
     assert [e["start"][:10] for e in first][-1] == "2027-01-12"
     assert len(first) == 11
+    etag = (await client.get(f"/api/series/{series['id']}")).headers["ETag"]
     clock.advance(days=5)
     found = await _until(client, series["id"], 15)
     assert len(found) == 15
@@ -49,6 +50,13 @@ async def test_the_periodic_job_extends_a_series_as_days_pass(
     assert len({e["recurrence_id"] for e in found}) == 15  # none twice
     shown = await (await client.get(f"/api/series/{series['id']}")).json()
     assert shown["materialized_until"] == "2027-01-16T12:00:00Z"
+    # the extension is housekeeping: a version read before it still matches
+    resp = await client.patch(
+        f"/api/series/{series['id']}",
+        json={"title": "Morning news"},
+        headers={**AUTH, "If-Match": etag},
+    )
+    assert resp.status == 200, await resp.text()
 
 
 async def test_two_processes_extending_at_once_store_each_occurrence_once(
