@@ -96,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = ev.add_parser("list", help="list events by start time")
     listing.add_argument("--status", choices=[s.value for s in State])
     listing.add_argument("--channel")
+    listing.add_argument("--series", help="only the occurrences of this series")
     listing.add_argument("--limit", type=int, default=50)
     show = ev.add_parser("show", help="show one event")
     show.add_argument("id")
@@ -142,7 +143,9 @@ async def _events(settings: Settings, args: argparse.Namespace) -> int:
             _print(event_public(created.event, now=now))
         elif args.events_command == "list":
             filters = EventFilter(
-                state=State(args.status) if args.status else None, channel=args.channel
+                state=State(args.status) if args.status else None,
+                channel=args.channel,
+                series_id=args.series,
             )
             page = await service.list_page(filters, limit=args.limit)
             for event in page.items:

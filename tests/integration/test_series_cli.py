@@ -46,6 +46,8 @@ def test_series_commands_work_on_the_database(tmp_path: Path) -> None:
         ]
         listed = run("series", "list")
         assert series["id"] in listed.stdout and "EP plenary" in listed.stdout
+        occurrences = run("events", "list", "--series", series["id"]).stdout.splitlines()
+        assert len(occurrences) == 4 and "2099-01-13T18:15:00+01:00" in occurrences[1]
         shown = json.loads(run("series", "show", series["id"]).stdout)
         assert shown["id"] == series["id"] and len(shown["next_occurrences"]) == 4
 
