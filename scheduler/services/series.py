@@ -33,6 +33,7 @@ from scheduler.exceptions import (
     Conflict,
     IdempotencyKeyReused,
     InvalidInput,
+    StoreBusy,
     StoreConflict,
 )
 from scheduler.models import (
@@ -51,7 +52,12 @@ from scheduler.series.rules import (
     read_rule,
 )
 from scheduler.services import occurrences as occ
-from scheduler.services.events import EventService, decode_cursor, encode_position
+from scheduler.services.events import (
+    DELETE_ATTEMPTS,
+    EventService,
+    decode_cursor,
+    encode_position,
+)
 from scheduler.services.series_replan import add_occurrences, replan
 from scheduler.services.series_rules import RuleChecks, RulePlan, plan_rule, wall_time
 from scheduler.store import idempotency as idempotency_store
@@ -305,14 +311,22 @@ class SeriesService:
 
     async def delete(self, series_id: str, *, if_match: str | None = None) -> None:
         """Delete the series and every occurrence (as a deleted event each)."""
-        outcome = occ.Outcome()
-        async with self.db.session() as session:
-            series = await series_store.require(session, series_id, for_update=True)
-            check_if_match(if_match, series, what="series")
-            for row in await series_store.occurrences(session, series.id):
-                outcome.add(ChangeKind.DELETED, None, row.id, row.channel)
-            await series_store.remove(session, series.id)
-            await self.record_changes(session, series.id, outcome)
+        for attempt in range(DELETE_ATTEMPTS):
+            outcome = occ.Outcome()
+            try:
+                async with self.db.session() as session:
+                    series = await series_store.require(session, series_id, for_update=True)
+                    check_if_match(if_match, series, what="series")
+                    for row in await series_store.occurrences(session, series.id):
+                        outcome.add(ChangeKind.DELETED, None, row.id, row.channel)
+                    await series_store.remove(session, series.id)
+                    await self.record_changes(session, series.id, outcome)
+                break
+            except StoreBusy:
+                # as for an event: the cascade to triggers can deadlock with a
+                # dispatcher firing one of them (PostgreSQL aborts one side)
+                if attempt == DELETE_ATTEMPTS - 1:
+                    raise
         await self.publish_changes(series_id, outcome)
 
     # --- telling -----------------------------------------------------------------------
