@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, and_, delete, insert, or_, select, update
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -122,20 +122,34 @@ async def next_occurrences(
     session: AsyncSession, series_ids: Sequence[str], *, now: datetime, limit: int
 ) -> dict[str, list[Event]]:
     """For each series, its next ``limit`` occurrences that end after ``now`` and
-    are not cancelled."""
+    are not cancelled (one query for a whole page of series: a window function
+    numbers each series' occurrences by start)."""
     found: dict[str, list[Event]] = {sid: [] for sid in series_ids}
-    for series_id in series_ids:
-        rows = await session.execute(
-            select(Event)
-            .where(
-                col(Event.series_id) == series_id,
-                col(Event.end_utc) > now,
-                col(Event.status) != CANCELLED,
-            )
-            .order_by(col(Event.start_utc), col(Event.id))
-            .limit(limit)
+    if not series_ids:
+        return found
+    place = (
+        func.row_number()
+        .over(partition_by=col(Event.series_id), order_by=(col(Event.start_utc), col(Event.id)))
+        .label("place")
+    )
+    numbered = (
+        select(col(Event.id), place)
+        .where(
+            col(Event.series_id).in_(list(series_ids)),
+            col(Event.end_utc) > now,
+            col(Event.status) != CANCELLED,
         )
-        found[series_id] = list(rows.scalars().all())
+        .subquery()
+    )
+    rows = await session.execute(
+        select(Event)
+        .join(numbered, numbered.c.id == col(Event.id))
+        .where(numbered.c.place <= limit)
+        .order_by(col(Event.start_utc), col(Event.id))
+    )
+    for event in rows.scalars():
+        if event.series_id is not None:
+            found[event.series_id].append(event)
     return found
 
 
