@@ -1,6 +1,6 @@
 """Which events a feed holds, kept in memory and moved by changes, not re-queried.
 
-A feed shows the events that end after ``now - feed_past_days`` and are not
+A feed shows the (one-off) events that end after ``now - feed_past_days`` and are not
 cancelled (or were cancelled within ``feed_cancelled_days``), by start, at most
 ``feed_max_events`` (``scheduler.store.feeds`` asks the database the same).
 Reading 10,000 rows to learn that one of them changed cost more than the 100 ms
@@ -34,14 +34,11 @@ class Member:
     end_utc: datetime
     cancelled: bool
     cancelled_at: datetime | None
-    series_id: str | None  # an occurrence: the feed shows its series' master
 
     @classmethod
     def of(cls, event: Event) -> Member:
         cancelled = event.status == CANCELLED
-        return cls(
-            event.start_utc, event.id, event.end_utc, cancelled, event.cancelled_at, event.series_id
-        )
+        return cls(event.start_utc, event.id, event.end_utc, cancelled, event.cancelled_at)
 
     def shown(self, *, ended_after: datetime, cancelled_after: datetime) -> bool:
         """As ``scheduler.store.feeds.feed_events`` decides it in SQL."""
@@ -79,21 +76,14 @@ class FeedMembers:
     def ids(self) -> list[str]:
         return [m.event_id for m in self._members]
 
-    def series_of(self, ids: list[str]) -> dict[str, str]:
-        """Of these members, the occurrences, with their series' ids."""
-        found = {}
-        for event_id in ids:
-            member = self._ids.get(event_id)
-            if member is not None and member.series_id is not None:
-                found[event_id] = member.series_id
-        return found
-
     def changed(self, event_id: str, event: Event | None) -> None:
         """The event as committed now (``None``: deleted). Membership is decided as
         the database would, except for the window, which :meth:`age` applies."""
         old = self._ids.pop(event_id, None)
         if old is not None:
             del self._members[bisect_left(self._members, old)]
+        if event is not None and event.series_id is not None:
+            return  # an occurrence: its series is shown once, not counted here
         if event is not None and (self.channel is None or event.channel == self.channel):
             member = Member.of(event)
             if self.cut and self._members and member > self._members[-1]:

@@ -29,7 +29,7 @@ from scheduler.status import CANCELLED
 from scheduler.store import events as event_store
 from scheduler.store import series as series_store
 from scheduler.store.database import Database
-from scheduler.store.feeds import feed_events
+from scheduler.store.feeds import feed_events, feed_series
 from scheduler.timezones import Clock
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ class FeedService:
         self._pieces: dict[str, Piece] = {}
         #: each series' master with its overrides (``calendar.series``), by series id
         self._series_pieces: dict[str, Piece] = {}
+        #: which series each feed shows (asked again after any change to a series)
+        self._feed_series: dict[str, list[str]] = {}
         #: rows heard in changes, rendered when a feed next needs their piece
         self._rows: dict[str, Event] = {}
         self._members: dict[str, FeedMembers] = {}
@@ -98,10 +100,12 @@ class FeedService:
         self._generation += 1
         if change.kind == "series":
             self._series_pieces.pop(change.ref_id, None)
+            self._feed_series.clear()
             self._feeds.clear()
             return
         if change.event is not None and change.event.series_id is not None:
             self._series_pieces.pop(change.event.series_id, None)
+            self._feed_series.clear()
         self._pieces.pop(change.event_id, None)
         if change.event is not None and change.event.series_id is None:
             self._rows[change.event_id] = change.event
@@ -115,6 +119,7 @@ class FeedService:
         self._generation += 1
         self._pieces.clear()
         self._series_pieces.clear()
+        self._feed_series.clear()
         self._rows.clear()
         self._members.clear()
         self._feeds.clear()
@@ -196,30 +201,24 @@ class FeedService:
         return [self._pieces[i] for i in ids]
 
     async def _feed_pieces(
-        self, members: FeedMembers, ids: list[str], rows: Mapping[str, Event]
+        self,
+        key: str,
+        channel: str | None,
+        window: dict[str, datetime],
+        ids: list[str],
+        rows: Mapping[str, Event],
     ) -> list[Piece]:
-        """The feed's pieces in order: one-off events as they are, each series once,
-        where its first occurrence in the feed stands, as its master."""
-        series_of = members.series_of(ids)
-        if not series_of:
-            return await self._pieces_for(ids, rows)
-        order: list[tuple[bool, str]] = []  # (is a series, id)
-        seen: set[str] = set()
-        for event_id in ids:
-            series_id = series_of.get(event_id)
-            if series_id is None:
-                order.append((False, event_id))
-            elif series_id not in seen:
-                seen.add(series_id)
-                order.append((True, series_id))
-        singles = await self._pieces_for([i for is_series, i in order if not is_series], rows)
-        by_event = {p.event_id: p for p in singles}
-        masters = await self._series_pieces_for([i for is_series, i in order if is_series])
-        return [
-            piece
-            for is_series, i in order
-            if (piece := (masters if is_series else by_event).get(i)) is not None
-        ]
+        """The feed's pieces: each series once, as its master, then the one-off events."""
+        series_ids = self._feed_series.get(key)
+        if series_ids is None:
+            generation = self._generation
+            async with self.db.session() as session:
+                series_ids = await feed_series(session, channel=channel, **window)
+            if generation == self._generation:
+                self._feed_series[key] = series_ids
+        masters = await self._series_pieces_for(series_ids)
+        singles = await self._pieces_for(ids, rows)
+        return [masters[i] for i in series_ids if i in masters] + singles
 
     async def _series_pieces_for(self, series_ids: Sequence[str]) -> dict[str, Piece]:
         found = {i: p for i in series_ids if (p := self._series_pieces.get(i)) is not None}
@@ -280,7 +279,7 @@ class FeedService:
                 self._members.pop(key, None)
             rows = {e.id: e for e in events}
             ids = members.ids()
-        pieces = await self._feed_pieces(members, ids, rows)
+        pieces = await self._feed_pieces(key, channel, window, ids, rows)
         meta = self.meta
         if channel:
             meta = CalendarMeta(

@@ -5,12 +5,14 @@ changes, as the events API and the feed show them."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from icalendar import Calendar
 
-from tests.conftest import AUTH, FakeClock
+from scheduler.http.app import create_app
+from tests.conftest import AUTH, FakeClock, make_settings
 from tests.series_support import Client, create_series, feed, occurrences, spans, utc
 
 
@@ -319,3 +321,37 @@ async def test_an_occurrence_ics_stands_on_its_own(client: Client) -> None:
     assert vevent["DTSTART"].dt == utc("2027-10-31T00:30:00Z")
     assert [str(z["TZID"]) for z in cal.walk("VTIMEZONE")] == ["Europe/Brussels"]
     assert len(vevent.walk("VALARM")) == 1
+
+
+async def test_series_do_not_crowd_one_off_events_out_of_a_feed(
+    aiohttp_client: Any, tmp_path: Path, database_url: str, clock: FakeClock
+) -> None:
+    """A feed holds at most feed_max_events events; a series counts once there."""
+    settings = make_settings(tmp_path, database_url, feed_max_events=5)
+    client: Client = await aiohttp_client(create_app(settings, clock=clock))
+    daily = await create_series(
+        client, start="2027-01-02T08:00", end="2027-01-02T09:00", rrule="FREQ=DAILY;COUNT=30"
+    )
+    resp = await client.post(
+        "/api/events",
+        json={
+            "title": "Later one-off",
+            "timezone": "Europe/Brussels",
+            "start": "2027-03-01T10:00",
+            "end": "2027-03-01T11:00",
+        },
+        headers=AUTH,
+    )
+    assert resp.status == 201
+    one_off = await resp.json()
+    cal = Calendar.from_ical(await feed(client))
+    uids = [str(v["UID"]) for v in cal.walk("VEVENT")]
+    assert uids == [
+        f"{daily['id']}@broadcast-scheduler.local",
+        f"{one_off['id']}@broadcast-scheduler.local",
+    ]
+    # a change to an occurrence is heard: the master gains its override
+    first = (await occurrences(client, daily["id"]))[0]
+    await _patch(client, f"/api/events/{first['id']}", {"title": "Special"})
+    cal = Calendar.from_ical(await feed(client))
+    assert [str(v["SUMMARY"]) for v in cal.walk("VEVENT") if "RECURRENCE-ID" in v] == ["Special"]
