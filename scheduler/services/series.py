@@ -59,7 +59,13 @@ from scheduler.services.events import (
     encode_position,
 )
 from scheduler.services.series_replan import add_occurrences, replan
-from scheduler.services.series_rules import RuleChecks, RulePlan, plan_rule, wall_time
+from scheduler.services.series_rules import (
+    RuleChecks,
+    RulePlan,
+    plan_change,
+    plan_rule,
+    wall_time,
+)
 from scheduler.store import idempotency as idempotency_store
 from scheduler.store import series as series_store
 from scheduler.store.database import Session
@@ -224,20 +230,7 @@ class SeriesService:
         async with self.db.session() as session:
             current = await series_store.require(session, series_id)
         timing = (current.timezone, current.start_local, current.end_local, current.rrule)
-        plan = None
-        if {"timezone", "start", "end", "rrule"} & fields.keys():
-            try:
-                zone = canonical_zone_name(fields.get("timezone", current.timezone))
-            except InvalidInput as err:
-                raise err.for_field("timezone") from None
-            start = (
-                wall_time(fields["start"], "start") if "start" in fields else current.start_local
-            )
-            end = wall_time(fields["end"], "end") if "end" in fields else current.end_local
-            rule = fields.get("rrule", current.rrule)
-            plan = await plan_rule(
-                self.settings, self.clock(), zone, start, end, rule, checks=self.checks, future=True
-            )
+        plan = await plan_change(self.settings, self.clock(), current, fields, checks=self.checks)
         now = self.clock()
         outcome = occ.Outcome()
         async with self.db.session() as session:
@@ -261,9 +254,7 @@ class SeriesService:
             if plan is not None:
                 series.timezone = plan.recurrence.zone
                 series.start_local = plan.recurrence.first_wall
-                series.end_local = (
-                    wall_time(fields["end"], "end") if "end" in fields else series.end_local
-                )
+                series.end_local = plan.first_end
                 series.rrule = plan.recurrence.text
             if _series_fields(series) == before:
                 return await self._view(session, series)
@@ -274,7 +265,7 @@ class SeriesService:
                 until = max(first_instant(series.timezone, series.start_local), now)
                 until += self.horizon
                 found = recurrence.between(now, until, limit=self.settings.series_max_occurrences)
-                plan = RulePlan(recurrence, found, until)
+                plan = RulePlan(recurrence, found, until, series.end_local)
             await replan(session, series, plan.occurrences, plan.until, old_zone, now, outcome)
             await self.record_changes(session, series.id, outcome)
             view = await self._view(session, series)

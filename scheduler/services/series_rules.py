@@ -17,10 +17,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from scheduler.config import Settings
 from scheduler.exceptions import InvalidInput, InvalidRule, InvalidTimeRange, Overloaded
+from scheduler.models import Series
 from scheduler.series.rules import (
     Occurrence,
     Recurrence,
@@ -29,7 +30,7 @@ from scheduler.series.rules import (
     first_instant,
     read_rule,
 )
-from scheduler.timezones import parse_local_time
+from scheduler.timezones import canonical_zone_name, parse_local_time
 
 #: seconds a rule check may take on its thread before the rule is refused
 RULE_CHECK_SECONDS = 2.0
@@ -82,6 +83,7 @@ class RulePlan:
     recurrence: Recurrence
     occurrences: list[Occurrence]
     until: datetime
+    first_end: datetime  # naive wall time the first occurrence ends
 
 
 def wall_time(text: str, field: str) -> datetime:
@@ -145,4 +147,26 @@ async def plan_rule(
             "searching: a rule that can never match (such as BYMONTH=2;BYMONTHDAY=30) "
             "yields no occurrence"
         ) from None
-    return RulePlan(recurrence, found, until)
+    return RulePlan(recurrence, found, until, end)
+
+
+async def plan_change(
+    settings: Settings,
+    now: datetime,
+    current: Series,
+    fields: dict[str, Any],
+    *,
+    checks: RuleChecks,
+) -> RulePlan | None:
+    """The checked rule of a series changed by ``fields`` (a ``PATCH``), with its
+    future occurrences; ``None`` when its zone, times and rule stay as they are."""
+    if not {"timezone", "start", "end", "rrule"} & fields.keys():
+        return None
+    try:
+        zone = canonical_zone_name(fields.get("timezone", current.timezone))
+    except InvalidInput as err:
+        raise err.for_field("timezone") from None
+    start = wall_time(fields["start"], "start") if "start" in fields else current.start_local
+    end = wall_time(fields["end"], "end") if "end" in fields else current.end_local
+    rule = fields.get("rrule", current.rrule)
+    return await plan_rule(settings, now, zone, start, end, rule, checks=checks, future=True)
