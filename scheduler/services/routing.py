@@ -18,7 +18,8 @@ dispatcher    ``updated``/``cancelled``/``started``/``ended``/``deleted``:
               takes back what it prepared for the event; ``webhook``: uses
               the webhook as it now is; ``resync``: rechecks its claims;
               ``created``: refills its horizon if the new event falls due
-              within it; anything else but ``state`` and ``webhook``: refills
+              within it; ``series``: nothing (its occurrences come as event
+              changes); anything else but ``state`` and ``webhook``: refills
 other         everything this process commits: recorded by the writer in its
 processes     transaction (``store.changes``), the dispatcher's ``state``
               changes announced through the bus
@@ -89,7 +90,7 @@ def route(
 def _about_events(
     listener: Callable[[Change], Awaitable[None]],
 ) -> Callable[[Change], Awaitable[None]]:
-    """Only event changes and ``resync`` (a webhook changes no feed)."""
+    """Only event changes, ``series`` and ``resync`` (a webhook changes no feed)."""
 
     async def on_change(change: Change) -> None:
         if change.kind.about_event or change.kind in (ChangeKind.RESYNC, ChangeKind.SERIES):
