@@ -13,7 +13,18 @@ import time
 
 from bench.common import Options, quiet_logs
 
-NAMES = ("fire", "burst", "feed", "scale", "api", "sse", "read", "create", "import")
+NAMES = (
+    "fire",
+    "burst",
+    "feed",
+    "scale",
+    "api",
+    "sse",
+    "read",
+    "create",
+    "import",
+    "series",
+)
 
 
 def main() -> int:

@@ -14,6 +14,8 @@ from scheduler.services.feeds import FeedService
 from scheduler.services.health import HealthService
 from scheduler.services.imports import ImportService
 from scheduler.services.live import LiveHub
+from scheduler.services.series import SeriesService
+from scheduler.services.series_pauses import SeriesPauses
 from scheduler.services.status_view import StatusView
 from scheduler.services.webhooks import WebhookService
 from scheduler.store.database import Database
@@ -34,3 +36,5 @@ STATUS = web.AppKey("status", StatusView)
 METRICS = web.AppKey("metrics", Metrics)
 HEALTH = web.AppKey("health", HealthService)
 BUS = web.AppKey("bus", ChangeBus)
+SERIES = web.AppKey("series", SeriesService)
+PAUSES = web.AppKey("pauses", SeriesPauses)
