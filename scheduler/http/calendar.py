@@ -127,13 +127,21 @@ TAGS_QUERY = Param(
     "tags",
     "query",
     "Only events with one of these tags (comma-separated)",
-    {"type": "string", "minLength": 1, "example": "press,plenary"},
+    {
+        "type": "string",
+        "pattern": f"^{TAG_PATTERN[1:-1]}(,{TAG_PATTERN[1:-1]}){{0,{MAX_TAGS - 1}}}$",
+        "example": "press,plenary",
+    },
 )
 ALARMS_QUERY = Param(
     "alarms",
     "query",
     "Alarms instead of each event's own: `none`, or minutes before start (`30,5`)",
-    {"type": "string", "minLength": 1, "example": "30,5"},
+    {
+        "type": "string",
+        "pattern": f"^(none|[0-9]{{1,4}}(,[0-9]{{1,4}}){{0,{MAX_ALARMS - 1}}})$",
+        "example": "30,5",
+    },
 )
 BAD_QUERY = {400: problem("A parameter this feed does not take, or a bad value (it says which)")}
 FEED_HEADERS = {

@@ -37,6 +37,10 @@ def _generate(port: int, where: Path) -> Any:
         (where / "openapi.json").write_bytes(resp.read())
     # the generator formats its output with ruff afterwards: ours, from this venv
     env = {**os.environ, "PATH": f"{GENERATOR.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # the calendar file POST /api/import takes is bytes to a client (the
+    # generator knows no text/calendar; docs/import.md)
+    config = where / "generator.yaml"
+    config.write_text("content_type_overrides:\n  text/calendar: application/octet-stream\n")
     result = subprocess.run(
         [
             str(GENERATOR),
@@ -47,6 +51,8 @@ def _generate(port: int, where: Path) -> Any:
             str(where / PACKAGE),
             "--meta",
             "none",
+            "--config",
+            str(config),
         ],
         cwd=where,
         env=env,
