@@ -13,7 +13,7 @@ import time
 
 from bench.common import Options, quiet_logs
 
-NAMES = ("fire", "burst", "feed", "scale", "api", "sse", "read", "create")
+NAMES = ("fire", "burst", "feed", "scale", "api", "sse", "read", "create", "pages")
 
 
 def main() -> int:

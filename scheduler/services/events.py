@@ -263,6 +263,8 @@ class EventService:
                 await trigger_store.release_prepared(session, now=now, event_id=event.id)
                 event.sequence += 1
                 event.updated_at = now
+                if before["start_utc"] != after["start_utc"]:
+                    event.previous_start_utc = before["start_utc"]
                 event_store.save(session, event)
                 if any(before[k] != after[k] for k in ("start_utc", "end_utc", "reminders")):
                     await self._replan(session, event)

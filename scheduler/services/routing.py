@@ -10,6 +10,8 @@ feed cache    every event change and ``resync``: forgets cached feed bytes
               (``state`` changes no VEVENT and is ignored)
 event pages   every event change and ``resync``: forgets the kept answers of
               ``GET /api/events`` and ``GET /api/events/{id}``
+public pages  every event change and ``resync``: forgets the kept HTML pages
+              (``/``, ``/channels/{name}``, ``/events/{id}``, ``/embed``)
 status view   every event change and ``resync``: holds each row as committed,
               so ``GET .../status``, ``/api/live`` and SSE snapshots need no query
 live hub      every event change, ``state`` included: pushes the new status
@@ -42,6 +44,7 @@ from scheduler.services.event_pages import EventPages
 from scheduler.services.events import EventService
 from scheduler.services.feeds import FeedService
 from scheduler.services.live import LiveHub
+from scheduler.services.public_pages import PublicPages
 from scheduler.services.status_view import StatusView
 from scheduler.services.webhooks import WebhookService
 from scheduler.timezones import Clock
@@ -58,6 +61,7 @@ def route(
     webhooks: WebhookService | None = None,
     feeds: FeedService | None = None,
     pages: EventPages | None = None,
+    public_pages: PublicPages | None = None,
     live: LiveHub | None = None,
     status: StatusView | None = None,
     dispatcher: Dispatcher | None = None,
@@ -72,6 +76,8 @@ def route(
         bus.subscribe(_about_events(feeds.on_change))
     if pages is not None:
         bus.subscribe(pages.on_change)
+    if public_pages is not None:
+        bus.subscribe(public_pages.on_change)
     if status is not None:  # before the live hub: a pushed status and a polled one agree
         bus.subscribe(status.on_change)
     if live is not None:

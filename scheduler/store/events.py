@@ -143,3 +143,14 @@ async def by_ids(session: AsyncSession, ids: Collection[str]) -> dict[str, Event
         return {}
     rows = await session.execute(select(Event).where(col(Event.id).in_(list(ids))))
     return {event.id: event for event in rows.scalars().all()}
+
+
+async def channels(session: AsyncSession) -> list[str]:
+    """Every channel an event names, by name (read through the channel index)."""
+    rows = await session.execute(
+        select(col(Event.channel))
+        .where(col(Event.channel).is_not(None))
+        .distinct()
+        .order_by(col(Event.channel))
+    )
+    return [name for name in rows.scalars().all() if name]

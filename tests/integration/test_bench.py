@@ -15,10 +15,10 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[2]
 
 
-#: every benchmark; ``read`` and ``create`` need wrk (Debian's package; CI installs
+#: every benchmark; ``read``, ``create`` and ``pages`` need wrk (Debian's package; CI installs
 #: it, the bench installs it when it may), so without it the others still run here
-NAMES = ["fire", "burst", "feed", "scale", "api", "sse", "read", "create"]
-WITH_WRK = ("read", "create")
+NAMES = ["fire", "burst", "feed", "scale", "api", "sse", "read", "create", "pages"]
+WITH_WRK = ("read", "create", "pages")
 
 
 def test_quick_benchmarks_print_every_table(tmp_path: Path) -> None:
