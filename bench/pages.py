@@ -54,9 +54,9 @@ async def run(options: Options) -> Report:
                 await seed_events(
                     db,
                     half,
-                    start_at=lambda i, o=offset: now
-                    - timedelta(hours=1)
-                    + timedelta(minutes=10 * i + o),
+                    start_at=lambda i, o=offset: (
+                        now - timedelta(hours=1) + timedelta(minutes=10 * i + o)
+                    ),
                     channel=channel,
                     prefix=channel,
                 )

@@ -39,7 +39,11 @@ _SAFETY = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "strict-origin-when-cross-origin",
 }
-_PAGE_HEADERS = {**_SAFETY, "Content-Security-Policy": _POLICY + "'none'", "X-Frame-Options": "DENY"}
+_PAGE_HEADERS = {
+    **_SAFETY,
+    "Content-Security-Policy": _POLICY + "'none'",
+    "X-Frame-Options": "DENY",
+}
 #: a year: a file's name changes with its bytes
 _STATIC_CACHE = "public, max-age=31536000, immutable"
 
@@ -50,8 +54,12 @@ DOCUMENTED_HEADERS = {
 }
 PAGE = Answer("HTML page", media_type=HTML, schema={"type": "string"}, headers=DOCUMENTED_HEADERS)
 NOT_MODIFIED = Answer("Not modified since the ETag sent", headers=DOCUMENTED_HEADERS)
-NOT_FOUND_PAGE = Answer("A page saying what was not found", media_type=HTML, schema={"type": "string"})
-BAD_PAGE = Answer("A page saying what is wrong with the query", media_type=HTML, schema={"type": "string"})
+NOT_FOUND_PAGE = Answer(
+    "A page saying what was not found", media_type=HTML, schema={"type": "string"}
+)
+BAD_PAGE = Answer(
+    "A page saying what is wrong with the query", media_type=HTML, schema={"type": "string"}
+)
 CHANNEL_FILTER = Param(
     "channel", "query", "Only this channel", {"type": "string", "pattern": CHANNEL_PATTERN}
 )

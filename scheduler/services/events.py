@@ -214,6 +214,7 @@ class EventService:
                 "actual_start": None,
                 "actual_end": None,
                 "cancelled_at": None,
+                "previous_start_utc": None,
                 "sequence": 0,
                 "created_at": now,
                 "updated_at": now,

@@ -149,9 +149,7 @@ class PublicPages:
                 "card": shown,
                 "summary": _summary(event.description, f"{shown.day}, {shown.when}"),
                 "page_url": page_url,
-                "structured": event_graph(
-                    public, site, page_url=page_url, thumbnail_url=thumbnail
-                ),
+                "structured": event_graph(public, site, page_url=page_url, thumbnail_url=thumbnail),
             }
             body = self.render("event.html", context)
             return Kept(body.encode(), self._valid_until([event], now))
@@ -193,7 +191,11 @@ class PublicPages:
     def _common(self, base_url: str) -> dict[str, Any]:
         return {
             "site": self._site(base_url),
-            "assets": {"css": self.assets.url("pages.css"), "js": self.assets.url("pages.js")},
+            "assets": {
+                "css": self.assets.url("pages.css"),
+                "js": self.assets.url("pages.js"),
+                "icon": self.assets.url("stream.svg"),
+            },
             "day_zone": self.settings.calendar_timezone,
         }
 

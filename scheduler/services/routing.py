@@ -105,10 +105,19 @@ def _about_events(
 
 
 def _live_listener(hub: LiveHub, clock: Clock) -> Callable[[Change], Awaitable[None]]:
+    #: the newest version (``sequence``) pushed per event: a ``state`` change carries
+    #: the row as the dispatcher read it, which a later change may have overtaken
+    #: (started, then ended at once: "live" must not follow "ended")
+    pushed: dict[str, int] = {}
+
     async def on_change(change: Change) -> None:
         if change.kind is ChangeKind.DELETED:
             hub.forget(change.ref_id)
+            pushed.pop(change.ref_id, None)
         elif change.event is not None:
+            if change.event.sequence < pushed.get(change.ref_id, -1):
+                return
+            pushed[change.ref_id] = change.event.sequence
             hub.publish(change.ref_id, status_public(change.event, now=clock()))
 
     return on_change

@@ -70,7 +70,9 @@ class Card:
             return f"Starts at {times.clock_time(self.start_local)}"
         if self.state == State.LIVE.value:
             if self.overrunning:
-                return f"Running over: it was scheduled to end at {times.clock_time(self.end_local)}"
+                return (
+                    f"Running over: it was scheduled to end at {times.clock_time(self.end_local)}"
+                )
             return f"Live until {times.clock_time(self.end_local)}"
         if self.state == State.ENDED.value:
             return "Ended"

@@ -50,8 +50,8 @@ def linkify(text: str | None) -> Markup:
     at = 0
     for found in _URL.finditer(text):
         url = _trim(found.group(0))
-        if len(url) <= len("https://"):
-            continue
+        if not url.partition("://")[2]:
+            continue  # "https://" and nothing more
         out.append(escape(text[at : found.start()]))
         out.append(link(url))
         at = found.start() + len(url)

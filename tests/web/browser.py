@@ -40,7 +40,8 @@ def require_browser() -> None:
 
 
 def start_browser(tz: str, *, width: int = 1024, height: int = 900) -> Any:
-    """Chromium with the viewer's zone ``tz`` (its process's ``TZ``), in English."""
+    """Chromium with the viewer's zone ``tz`` (its process's ``TZ``), in British English
+    (24-hour times, as the issue's examples)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -53,12 +54,15 @@ def start_browser(tz: str, *, width: int = 1024, height: int = 900) -> Any:
         "--disable-gpu",
         "--disable-extensions",
         "--no-first-run",
-        "--lang=en-US",
+        "--lang=en-GB",
         f"--window-size={width},{height}",
     ):
         options.add_argument(arg)
     service = Service(CHROMEDRIVER, env={**os.environ, "TZ": tz})
-    return webdriver.Chrome(service=service, options=options)
+    driver = webdriver.Chrome(service=service, options=options)
+    # Intl's default locale: --lang does not reach it in headless mode
+    driver.execute_cdp_cmd("Emulation.setLocaleOverride", {"locale": "en-GB"})
+    return driver
 
 
 def wait_for(check: Callable[[], T | None], timeout: float = 5.0, step: float = 0.05) -> T:

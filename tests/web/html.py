@@ -61,9 +61,8 @@ class Page:
             if tag is not None and element.tag != tag:
                 continue
             wanted = {k.rstrip("_").replace("_", "-"): v for k, v in attrs.items()}
-            if "class" in wanted:
-                if not element.has_class(wanted.pop("class")):
-                    continue
+            if "class" in wanted and not element.has_class(wanted.pop("class")):
+                continue
             if all(element.attrs.get(k) == v for k, v in wanted.items()):
                 found.append(element)
         return found

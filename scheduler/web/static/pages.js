@@ -169,12 +169,16 @@
     known = true;
   }
 
-  /* the status stream: operator starts and ends, cancels, edits, as they happen */
+  /* the status stream: operator starts and ends, cancels, edits, as they happen.
+     Closed when the page is hidden for navigation (a browser holds only six
+     connections to a server; a page kept in the back-forward cache must not
+     keep one) and opened again when it is shown. */
+  var source = null;
   function follow() {
     var url = body.getAttribute("data-stream");
-    if (!url || !window.EventSource) return;
+    if (!url || !window.EventSource || source) return;
     var channel = body.getAttribute("data-channel"), first = true;
-    var source = new EventSource(url);
+    source = new EventSource(url);
     source.addEventListener("open", function () { first = true; });
     function apply(st) {
       if (first && st.now) { skew = Date.parse(st.now) - Date.now(); first = false; }
@@ -203,6 +207,10 @@
       live.forEach(apply);
     });
   }
+  window.addEventListener("pagehide", function () {
+    if (source) { source.close(); source = null; }
+  });
+  window.addEventListener("pageshow", function (e) { if (e.persisted) { tick(); follow(); } });
   function changed() {
     var notice = document.querySelector("[data-changed]");
     if (notice) notice.hidden = false;
