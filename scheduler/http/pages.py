@@ -217,7 +217,12 @@ async def event_page(request: web.Request) -> web.Response:
     "A stylesheet, script or image of the pages (its name changes with its bytes)",
     parameters=[Param("name", "path", "File name with its content hash")],
     responses={
-        200: Answer("The file", media_type="*/*", schema={"type": "string"}),
+        200: Answer(
+            "The file",
+            media_type="text/css",
+            schema={"type": "string"},
+            also=("text/javascript", "image/svg+xml"),
+        ),
         404: NOT_FOUND_PAGE,
     },
 )

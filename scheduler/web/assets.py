@@ -8,12 +8,13 @@ name. The files are read once, from the installed package.
 from __future__ import annotations
 
 import hashlib
-import mimetypes
 from dataclasses import dataclass
 from importlib import resources
 
 #: the static files, by the name the templates use
 FILES = ("pages.css", "pages.js", "stream.svg")
+#: their media types, by extension (not the host's mime.types: the same everywhere)
+TYPES = {"css": "text/css", "js": "text/javascript", "svg": "image/svg+xml"}
 PREFIX = "/static/"
 
 
@@ -40,8 +41,7 @@ class Assets:
             body = folder.joinpath(name).read_bytes()
             stem, _, ext = name.rpartition(".")
             digest = hashlib.sha256(body).hexdigest()[:10]
-            content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-            asset = Asset(name, f"{stem}.{digest}.{ext}", body, content_type)
+            asset = Asset(name, f"{stem}.{digest}.{ext}", body, TYPES[ext])
             self.by_name[name] = asset
             self.served[asset.served_as] = asset
 
