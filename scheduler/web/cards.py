@@ -75,8 +75,9 @@ class Card:
                 )
             return f"Live until {times.clock_time(self.end_local)}"
         if self.state == State.ENDED.value:
-            return "Ended"
-        return "Cancelled"
+            ended = to_local(self.zone, self.ends_at)
+            return f"Ended at {times.clock_time(ended)}"
+        return "It will not be streamed"
 
     @property
     def length(self) -> str:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from scheduler.timezones import to_local
 from tests.processes import Server, env_for, request
 from tests.web.browser import start_browser, wait_for
 
@@ -21,11 +22,14 @@ SIZES = {"phone": (360, 740), "desktop": (1280, 900)}
 
 
 def brussels(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") + "+00:00"
+    """``at`` as a wall time in Brussels, with its offset."""
+    return to_local("Europe/Brussels", at).isoformat(timespec="minutes")
 
 
 def seed(port: int) -> str:
+    # round times, as a press office would announce them
     now = datetime.now(UTC).replace(second=0, microsecond=0)
+    now -= timedelta(minutes=now.minute % 15)
     events: list[dict[str, Any]] = [
         {
             "title": "Facebook CEO at the European Parliament",
@@ -33,8 +37,8 @@ def seed(port: int) -> str:
             "Agenda and documents: https://www.europarl.europa.eu/news",
             "stream_url": "https://www.europarl.europa.eu/live",
             "channel": "plenary",
-            "start": brussels(now - timedelta(minutes=20)),
-            "end": brussels(now + timedelta(minutes=55)),
+            "start": brussels(now - timedelta(minutes=15)),
+            "end": brussels(now + timedelta(minutes=60)),
         },
         {
             "title": "Committee on Civil Liberties: data protection hearing",
@@ -82,12 +86,18 @@ def seed(port: int) -> str:
 
 def shoot(driver: Any, url: str, name: str) -> None:
     for size, (width, height) in SIZES.items():
-        driver.set_window_size(width, height)
+        metrics = {"width": width, "height": height, "deviceScaleFactor": 1}
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride", {**metrics, "mobile": size == "phone"}
+        )
         driver.get(url)
         wait_for(lambda: driver.execute_script("return document.readyState") == "complete")
         time.sleep(0.6)  # the script has rewritten times and counted down
         full = driver.execute_script("return document.documentElement.scrollHeight")
-        driver.set_window_size(width, max(height, min(full + 120, 2400)))
+        metrics["height"] = max(height, min(full, 2400))
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride", {**metrics, "mobile": size == "phone"}
+        )
         time.sleep(0.2)
         driver.save_screenshot(str(OUT / f"{name}-{size}.png"))
 

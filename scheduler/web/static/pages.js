@@ -83,7 +83,8 @@
     if (st.state === "upcoming") return "Starts in " + span(when(d.start) - t);
     if (st.state === "live" && st.over) return "Running over by " + span(t - when(d.end));
     if (st.state === "live") return "Ends in " + span(when(d.end) - t);
-    return LABELS[st.state];
+    if (st.state === "ended") return "Ended " + span(t - when(d.actualEnd || d.end)) + " ago";
+    return "It will not be streamed";
   }
   function items() { return all("[data-event-id]"); }
 
