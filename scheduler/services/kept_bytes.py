@@ -1,12 +1,12 @@
 """Answers kept as bytes until a change or the clock can alter them.
 
-The read-path pattern of ``services.event_pages``, for pages that are not
-the API's: each answer is built once per key (concurrent askers wait for the
-one build, :class:`~scheduler.services.single_flight.SingleFlight`), kept
-with the instant until which the clock cannot change it, and forgotten when
-any change is heard (:meth:`KeptBytes.forget_all`, which also refuses answers
-whose build began before it). The total is bounded; least recently used first
-out.
+The read path's keeping (``services.event_pages`` for the API's pages,
+``services.public_pages`` for the HTML ones): each answer is built once per
+key (concurrent askers wait for the one build,
+:class:`~scheduler.services.single_flight.SingleFlight`), kept with the
+instant until which the clock cannot change it, and forgotten when any change
+is heard (:meth:`KeptBytes.forget_all`, which also refuses answers whose build
+began before it). The total is bounded; least recently used first out.
 """
 
 from __future__ import annotations
@@ -30,10 +30,14 @@ class Kept:
     body: bytes
     #: when the clock may change what this answer says; None: only a change can
     valid_until: datetime | None
-    etag: str = field(init=False)
+    #: the answer's entity tag; left out: a strong tag of ``body``
+    etag: str = ""
+    #: False: answer this request with it, but do not keep it
+    keep: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "etag", strong_tag(self.body))
+        if not self.etag:
+            object.__setattr__(self, "etag", strong_tag(self.body))
 
 
 class KeptBytes:
@@ -68,7 +72,7 @@ class KeptBytes:
             self.builds += 1
             fits = len(answer.body) <= self.max_bytes // 4
             current = answer.valid_until is None or self.clock() < answer.valid_until
-            if fits and current and generation == self._generation:
+            if answer.keep and fits and current and generation == self._generation:
                 self._keep(key, answer)
             return answer
 
