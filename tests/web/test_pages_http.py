@@ -324,3 +324,20 @@ async def test_static_files_have_names_that_change_with_their_bytes(client: Clie
                 element.tag == "link" and element.attrs.get("rel") == "stylesheet"
             ):
                 assert not value.startswith(("http:", "https:", "//")), value
+
+
+async def test_a_started_stream_past_its_end_is_running_over(
+    client: Client, clock: FakeClock
+) -> None:
+    # 12:00Z now; scheduled 14:00Z-15:00Z; the operator starts it early
+    event = await create(client, start="2018-05-20T16:00", end="2018-05-20T17:00")
+    await client.post(f"/api/events/{event['id']}/start", headers=AUTH)
+    path = f"/events/{event['id']}"
+    assert (await page(client, path)).one(class_="badge").text == "Live"
+    clock.advance(hours=3)  # 15:00Z: past the scheduled end, not marked ended
+    shown = await page(client, path)
+    assert shown.one(class_="badge").text == "Live · running over"
+    timer = next(e for e in shown.all() if e.attrs.get("role") == "timer")
+    assert timer.text == "Running over: it was scheduled to end at 17:00 CEST"
+    listed = (await page(client, "/")).one("li", data_event_id=event["id"])
+    assert "running over" in listed.text
