@@ -15,16 +15,18 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
+import aiohttp
 from sqlalchemy.exc import DBAPIError
 
 from scheduler import __version__
 from scheduler.config import Settings, load_settings
-from scheduler.exceptions import SchedulerError
+from scheduler.exceptions import InvalidInput, SchedulerError
 from scheduler.logs import configure_logging, scrub
 from scheduler.models import EventCreate
 from scheduler.representation import event_public
 from scheduler.services.bus import ChangeBus
 from scheduler.services.events import EventService
+from scheduler.services.imports import ImportService
 from scheduler.services.routing import route
 from scheduler.status import State
 from scheduler.store.changes import this_process
@@ -99,6 +101,15 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("id")
     cancel = ev.add_parser("cancel", help="cancel an event")
     cancel.add_argument("id")
+    imports = ev.add_parser(
+        "import", help="create or update events from an iCalendar file (docs/import.md)"
+    )
+    imports.add_argument("file", metavar="FILE_OR_URL", help="a .ics file, - for stdin, or a URL")
+    imports.add_argument("--source", default="import", help="this import's source name")
+    imports.add_argument("--channel", help="put the imported events on this channel")
+    imports.add_argument(
+        "--prune", action="store_true", help="cancel this source's events the file no longer has"
+    )
     return parser
 
 
@@ -149,9 +160,44 @@ async def _events(settings: Settings, args: argparse.Namespace) -> int:
             _print(event_public(await service.get(args.id), now=now))
         elif args.events_command == "cancel":
             _print(event_public(await service.cancel(args.id), now=now))
+        elif args.events_command == "import":
+            calendar = await _calendar_file(args.file, settings.import_max_bytes)
+            report = await ImportService(service, settings, system_clock).run(
+                calendar, source=args.source, channel=args.channel, prune=args.prune
+            )
+            _print(report.model_dump(mode="json"))
         return 0
 
     return await _with_service(settings, work)
+
+
+async def _calendar_file(where: str, limit: int) -> bytes:
+    """The file's bytes: from a path, standard input (``-``) or an http(s) URL."""
+    if where.startswith(("http://", "https://")):
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            try:
+                async with session.get(where) as resp:
+                    if resp.status != 200:
+                        raise InvalidInput(f"{where} answered HTTP {resp.status}", field="file")
+                    data = await resp.content.read(limit + 1)
+            except aiohttp.ClientError as err:
+                raise InvalidInput(f"could not fetch {where}: {err}", field="file") from None
+    elif where == "-":
+        data = sys.stdin.buffer.read(limit + 1)
+    else:
+        try:
+            data = await asyncio.to_thread(_read_head, where, limit + 1)
+        except OSError as err:
+            raise InvalidInput(f"cannot read {where}: {err.strerror}", field="file") from None
+    if len(data) > limit:
+        raise InvalidInput(f"{where} is larger than import_max_bytes ({limit})", field="file")
+    return data
+
+
+def _read_head(path: str, size: int) -> bytes:
+    with open(path, "rb") as file:
+        return file.read(size)
 
 
 async def _db_upgrade(settings: Settings) -> int:

@@ -47,6 +47,8 @@ class Settings(BaseModel):
     idempotency_ttl_hours: int = Field(24, ge=1)
     page_size_default: int = Field(50, ge=1)
     page_size_max: int = Field(500, ge=1)
+    import_max_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    import_horizon_days: int = Field(400, ge=1, le=3660)
 
     scheduler_horizon_seconds: float = Field(60, gt=0)
     scheduler_refill_seconds: float = Field(15, gt=0)

@@ -49,6 +49,13 @@ class InvalidInput(SchedulerError):
         return self
 
 
+class BadFeedQuery(InvalidInput):
+    """Raised for a feed URL whose query string the feed does not take (HTTP 400:
+    a calendar app shows the error instead of subscribing to the wrong feed)."""
+
+    code = "bad-feed-query"
+
+
 class UnknownTimezone(InvalidInput):
     """Raised by ``scheduler.timezones`` for a name that is not an IANA zone."""
 
@@ -123,6 +130,12 @@ class PreconditionFailed(SchedulerError):
     """Raised by services when a write's ``If-Match`` no longer names the row's version."""
 
     code = "precondition-failed"
+
+
+class TooLarge(SchedulerError):
+    """Raised when a request body passes the size its endpoint takes (HTTP 413)."""
+
+    code = "too-large"
 
 
 class IdempotencyKeyReused(InvalidInput):

@@ -102,6 +102,15 @@ def clean_text(value: str, *, field: str, multiline: bool = False) -> str:
     return value
 
 
+def without_forbidden(value: str, *, multiline: bool = False) -> str:
+    """``value`` with what :func:`clean_text` refuses taken out, for text the
+    service copies from a file someone else wrote (an import) rather than
+    refusing the whole event for a stray control character."""
+    if multiline:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return (_FORBIDDEN_MULTILINE if multiline else _FORBIDDEN_ONE_LINE).sub("", value)
+
+
 def looks_like_id(value: str) -> bool:
     """Whether ``value`` could be one of our ids (letters, digits, ``_``, ``-``; <= 64).
 

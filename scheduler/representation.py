@@ -153,6 +153,7 @@ def event_model(
         "start_utc": event.start_utc,
         "end_utc": event.end_utc,
         "reminders": list(event.reminders),
+        "tags": list(event.tags),
         "status": event.status,
         "state": state.state.value,
         "overrunning": state.overrunning,

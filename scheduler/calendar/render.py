@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from icalendar import Alarm, Calendar, vDuration, vText
 from icalendar import Event as VEvent
@@ -24,6 +25,19 @@ from scheduler.timezones import is_plain_wall_time, isoformat_utc
 
 PRODID = f"-//broadcast-scheduler//broadcast-scheduler {__version__}//EN"
 END = b"END:VCALENDAR\r\n"
+END_VEVENT = b"END:VEVENT\r\n"
+
+
+@lru_cache(maxsize=8192)
+def alarm_block(title: str, minutes: int) -> bytes:
+    """One VALARM: a display alarm ``minutes`` before the start (titles repeat
+    across a schedule, so blocks are kept per title and lead time)."""
+    alarm = Alarm()
+    alarm.add("ACTION", "DISPLAY")
+    alarm.add("DESCRIPTION", f"{title} starts in {minutes} minutes")
+    alarm.add("TRIGGER", timedelta(minutes=-minutes))
+    block: bytes = alarm.to_ical()
+    return block
 
 
 @dataclass(frozen=True)
@@ -36,14 +50,33 @@ class CalendarMeta:
 
 @dataclass(frozen=True)
 class Piece:
-    """One event's rendered VEVENT and what the feed needs to know about it."""
+    """One event's rendered VEVENT and what the feed needs to know about it.
+
+    The VEVENT is kept in two parts: everything but its alarms (``head``,
+    which ends with the last property) and its own alarms (``alarms``), so a
+    feed whose subscriber chose other alarms (``?alarms=``) swaps those only.
+    """
 
     event_id: str
     version: tuple[int, datetime]  # (sequence, updated_at): re-render when it moves
     zone: str
     years: tuple[int, int]
     updated_at: datetime
-    body: bytes
+    head: bytes
+    alarms: bytes
+    title: str
+    tags: frozenset[str]
+    cancelled: bool
+
+    @property
+    def body(self) -> bytes:
+        return self.head + self.alarms + END_VEVENT
+
+    def with_alarms(self, minutes: Sequence[int]) -> bytes:
+        """The VEVENT with these alarms instead of its own (none for a cancelled event)."""
+        if self.cancelled or not minutes:
+            return self.head + END_VEVENT
+        return self.head + b"".join(alarm_block(self.title, m) for m in minutes) + END_VEVENT
 
 
 def event_uid(event_id: str, domain: str) -> str:
@@ -98,21 +131,19 @@ def render_vevent(event: Event, *, uid_domain: str) -> Piece:
             vText(event.stream_url),
             parameters={"VALUE": "URI", "FEATURE": "VIDEO", "LABEL": "Live stream"},
         )
-    if event.channel:
-        vevent.add("CATEGORIES", [event.channel])
+    categories = list(dict.fromkeys([*([event.channel] if event.channel else []), *event.tags]))
+    if categories:
+        vevent.add("CATEGORIES", categories)
     vevent.add("STATUS", "CANCELLED" if event.status == CANCELLED else "CONFIRMED")
     vevent.add("TRANSP", "TRANSPARENT")
     if event.actual_start is not None:
         vevent.add("X-BROADCAST-ACTUAL-START", isoformat_utc(event.actual_start))
     if event.actual_end is not None:
         vevent.add("X-BROADCAST-ACTUAL-END", isoformat_utc(event.actual_end))
-    if event.status != CANCELLED:
-        for minutes in event.reminders:
-            alarm = Alarm()
-            alarm.add("ACTION", "DISPLAY")
-            alarm.add("DESCRIPTION", f"{event.title} starts in {minutes} minutes")
-            alarm.add("TRIGGER", timedelta(minutes=-minutes))
-            vevent.add_component(alarm)
+    cancelled = event.status == CANCELLED
+    alarms = b"" if cancelled else b"".join(alarm_block(event.title, m) for m in event.reminders)
+    rendered = vevent.to_ical()
+    assert rendered.endswith(END_VEVENT)
     years = (
         min(event.start_local.year, event.start_utc.year),
         max(event.end_local.year, event.end_utc.year),
@@ -123,7 +154,11 @@ def render_vevent(event: Event, *, uid_domain: str) -> Piece:
         event.timezone,
         years,
         event.updated_at,
-        vevent.to_ical(),
+        rendered[: -len(END_VEVENT)],
+        alarms,
+        event.title,
+        frozenset(event.tags),
+        cancelled,
     )
 
 
@@ -136,8 +171,15 @@ def zone_windows(pieces: Iterable[Piece]) -> dict[str, tuple[int, int]]:
     return windows
 
 
-def render_feed(meta: CalendarMeta, pieces: Sequence[Piece], *, now: datetime) -> bytes:
-    """A whole VCALENDAR: head, one VTIMEZONE per zone used, the events' pieces."""
+def render_feed(
+    meta: CalendarMeta,
+    pieces: Sequence[Piece],
+    *,
+    now: datetime,
+    alarms: Sequence[int] | None = None,
+) -> bytes:
+    """A whole VCALENDAR: head, one VTIMEZONE per zone used, the events' pieces
+    (with ``alarms``, minutes before start, instead of each event's own)."""
     cal = Calendar()
     cal.add("PRODID", PRODID)
     cal.add("VERSION", "2.0")
@@ -162,4 +204,6 @@ def render_feed(meta: CalendarMeta, pieces: Sequence[Piece], *, now: datetime) -
         cal.add_component(build_vtimezone(zone, first, last))
     head = cal.to_ical()
     assert head.endswith(END)
-    return b"".join([head[: -len(END)], *(p.body for p in pieces), END])
+    chosen = alarms
+    bodies = [p.body if chosen is None else p.with_alarms(chosen) for p in pieces]
+    return b"".join([head[: -len(END)], *bodies, END])

@@ -21,7 +21,7 @@ from aiohttp import web
 from scheduler.auth import load_or_create_tokens
 from scheduler.config import Settings
 from scheduler.exceptions import StoreUnavailable
-from scheduler.http import calendar, events, live, openapi, pages, service, webhooks
+from scheduler.http import calendar, events, imports, live, openapi, pages, service, webhooks
 from scheduler.http.keys import (
     API_TOKENS,
     ASSETS,
@@ -32,6 +32,7 @@ from scheduler.http.keys import (
     EVENTS,
     FEEDS,
     HEALTH,
+    IMPORTS,
     LIVE,
     METRICS,
     PAGES,
@@ -49,6 +50,7 @@ from scheduler.services.event_pages import EventPages
 from scheduler.services.events import EventService
 from scheduler.services.feeds import FeedService
 from scheduler.services.health import HealthService
+from scheduler.services.imports import ImportService
 from scheduler.services.live import LiveHub
 from scheduler.services.public_pages import PublicPages
 from scheduler.services.routing import route
@@ -78,6 +80,7 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DATABASE] = db
     app[BUS] = ChangeBus(db, this_process(settings.replica_id))
     app[EVENTS] = EventService(db, settings, clock)
+    app[IMPORTS] = ImportService(app[EVENTS], settings, clock)
     app[FEEDS] = FeedService(db, settings, clock, app[METRICS])
     claim_ahead = timedelta(seconds=settings.scheduler_horizon_seconds)
     app[PAGES] = EventPages(app[EVENTS], clock, claim_ahead=claim_ahead)
@@ -237,6 +240,6 @@ def create_app(
     app.on_shutdown.append(close_streams)
     app.on_response_prepare.append(name_server)  # no library versions on any response
     # pages last: /events/{id} must not take /events/{id}.ics from the calendar routes
-    for module in (events, live, webhooks, calendar, service, openapi, pages):
+    for module in (events, imports, live, webhooks, calendar, service, openapi, pages):
         app.add_routes(module.routes)
     return app

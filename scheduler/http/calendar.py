@@ -13,16 +13,19 @@ from email.utils import parsedate_to_datetime
 from aiohttp import web
 
 from scheduler.calendar.links import feed_links
-from scheduler.exceptions import InvalidInput
+from scheduler.exceptions import BadFeedQuery, InvalidInput
 from scheduler.http.keys import FEEDS, SETTINGS
 from scheduler.http.spec import Answer, Api, Param, json_model, problem
-from scheduler.models import CHANNEL_PATTERN, CalendarLinks, FeedLinks
-from scheduler.services.feeds import RenderedFeed
+from scheduler.models import CHANNEL_PATTERN, TAG_PATTERN, CalendarLinks, FeedLinks
+from scheduler.models.events import MAX_REMINDER_MINUTES, MAX_TAGS
+from scheduler.services.feeds import AS_PUBLISHED, FeedChoice, RenderedFeed
 
 api = Api("calendar")
 routes = api.routes
 
 CONTENT_TYPE = "text/calendar"
+MAX_ALARMS = 10
+_MINUTES = re.compile(r"[0-9]{1,6}")
 
 
 def base_url(request: web.Request) -> str:
@@ -70,8 +73,69 @@ def _channel(name: str | None) -> str | None:
     return name
 
 
+def _feed_query(request: web.Request, *, takes: tuple[str, ...]) -> FeedChoice:
+    """The subscriber's choices in a feed URL; anything else is a 400 naming it."""
+    query = request.query
+    for name in query:
+        if name not in takes:
+            raise BadFeedQuery(
+                f"this feed takes {', '.join(takes)}; {name[:40]!r} is not one of them",
+                field=name[:40],
+            )
+        if len(query.getall(name)) > 1:
+            raise BadFeedQuery(f"give {name} once", field=name)
+    tags = query.get("tags")
+    alarms = query.get("alarms")
+    return FeedChoice(
+        tags=_tags(tags) if tags is not None else None,
+        alarms=_alarms(alarms) if alarms is not None else None,
+    )
+
+
+def _tags(text: str) -> frozenset[str]:
+    tags = [t.strip() for t in text.split(",")]
+    if not text or len(tags) > MAX_TAGS or not all(re.match(TAG_PATTERN, t) for t in tags):
+        raise BadFeedQuery(
+            f"tags is a comma-separated list of up to {MAX_TAGS} tags (lower-case letters, "
+            "digits, - and _), such as tags=press,plenary",
+            field="tags",
+        )
+    return frozenset(tags)
+
+
+def _alarms(text: str) -> tuple[int, ...]:
+    if text == "none":
+        return ()
+    parts = text.split(",")
+    if len(parts) > MAX_ALARMS or not all(_MINUTES.fullmatch(p.strip()) for p in parts):
+        raise BadFeedQuery(
+            f"alarms is none, or up to {MAX_ALARMS} comma-separated minutes before the "
+            "start, such as alarms=30,5",
+            field="alarms",
+        )
+    minutes = sorted({int(p) for p in parts}, reverse=True)
+    if minutes[0] > MAX_REMINDER_MINUTES:
+        raise BadFeedQuery(
+            f"alarms are 0 to {MAX_REMINDER_MINUTES} minutes before the start", field="alarms"
+        )
+    return tuple(minutes)
+
+
 CHANNEL = {"type": "string", "pattern": CHANNEL_PATTERN}
 CHANNEL_QUERY = Param("channel", "query", "Only this channel", CHANNEL)
+TAGS_QUERY = Param(
+    "tags",
+    "query",
+    "Only events with one of these tags (comma-separated)",
+    {"type": "string", "minLength": 1, "example": "press,plenary"},
+)
+ALARMS_QUERY = Param(
+    "alarms",
+    "query",
+    "Alarms instead of each event's own: `none`, or minutes before start (`30,5`)",
+    {"type": "string", "minLength": 1, "example": "30,5"},
+)
+BAD_QUERY = {400: problem("A parameter this feed does not take, or a bad value (it says which)")}
 FEED_HEADERS = {
     "ETag": "Strong tag of these bytes (send it in If-None-Match)",
     "Last-Modified": "When the feed last changed",
@@ -98,25 +162,40 @@ ICS_ANSWERS = {
     "/calendar.ics",
     "get_calendar_feed",
     _ics("Feed of all public events"),
-    parameters=[CHANNEL_QUERY],
-    responses={**ICS_ANSWERS, 422: problem("Bad channel name")},
+    parameters=[CHANNEL_QUERY, TAGS_QUERY, ALARMS_QUERY],
+    responses={**ICS_ANSWERS, **BAD_QUERY},
 )
 async def calendar_feed(request: web.Request) -> web.Response:
-    channel = _channel(request.query.get("channel")) if request.query_string else None
     feeds = request.app[FEEDS]
-    feed = feeds.kept_calendar(channel) or await feeds.calendar(channel)
+    if not request.query_string:  # the published feed: most requests
+        return _respond(request, feeds.kept_calendar(None) or await feeds.calendar(None))
+    choice = _feed_query(request, takes=("channel", "tags", "alarms"))
+    channel = _bad_query_channel(request.query.get("channel"))
+    if choice == AS_PUBLISHED:
+        feed = feeds.kept_calendar(channel) or await feeds.calendar(channel)
+    else:
+        feed = await feeds.calendar(channel, choice)
     return _respond(request, feed)
+
+
+def _bad_query_channel(name: str | None) -> str | None:
+    try:
+        return _channel(name)
+    except InvalidInput as err:
+        raise BadFeedQuery(err.message, field="channel") from None
 
 
 @api.get(
     "/channels/{channel}/calendar.ics",
     "get_channel_feed",
     _ics("Feed of one channel"),
-    parameters=[Param("channel", "path", "Channel name", CHANNEL)],
-    responses={**ICS_ANSWERS, 422: problem("Bad channel name")},
+    parameters=[Param("channel", "path", "Channel name", CHANNEL), TAGS_QUERY, ALARMS_QUERY],
+    responses={**ICS_ANSWERS, **BAD_QUERY},
 )
 async def channel_feed(request: web.Request) -> web.Response:
-    feed = await request.app[FEEDS].calendar(_channel(request.match_info["channel"]))
+    channel = _bad_query_channel(request.match_info["channel"])
+    choice = _feed_query(request, takes=("tags", "alarms"))
+    feed = await request.app[FEEDS].calendar(channel, choice)
     return _respond(request, feed)
 
 
@@ -125,12 +204,14 @@ async def channel_feed(request: web.Request) -> web.Response:
     "get_event_calendar",
     _ics("One event as a calendar"),
     parameters=[
-        Param("id", "path", "Event id", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"})
+        Param("id", "path", "Event id", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}),
+        ALARMS_QUERY,
     ],
-    responses={**ICS_ANSWERS, 404: problem("No such event")},
+    responses={**ICS_ANSWERS, **BAD_QUERY, 404: problem("No such event")},
 )
 async def event_feed(request: web.Request) -> web.Response:
-    feed = await request.app[FEEDS].event(request.match_info["id"])
+    choice = _feed_query(request, takes=("alarms",))
+    feed = await request.app[FEEDS].event(request.match_info["id"], choice)
     return _respond(request, feed)
 
 

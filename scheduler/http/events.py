@@ -27,6 +27,7 @@ from scheduler.http.spec import (
 from scheduler.inputs import clean_text, parse_count
 from scheduler.models import (
     CHANNEL_PATTERN,
+    TAG_PATTERN,
     Event,
     EventCreate,
     EventPage,
@@ -42,6 +43,7 @@ api = Api("events")
 routes = api.routes
 
 _CHANNEL = re.compile(CHANNEL_PATTERN)
+_TAG = re.compile(TAG_PATTERN)
 MAX_IDEMPOTENCY_KEY = 255
 #: longest ``from``/``to`` value read (an ISO 8601 instant is ~35 characters)
 MAX_INSTANT = 64
@@ -112,11 +114,15 @@ def _filters(request: web.Request) -> EventFilter:
         raise InvalidInput(
             "a channel name is 1-64 lowercase letters, digits, '-' or '_'", field="channel"
         )
+    tag = request.query.get("tag")
+    if tag is not None and not _TAG.match(tag):
+        raise InvalidInput("a tag is 1-32 lowercase letters, digits, '-' or '_'", field="tag")
     return EventFilter(
         ends_after=_instant(request, "from"),
         starts_before=_instant(request, "to"),
         state=State(state) if state else None,
         channel=channel,
+        tag=tag,
     )
 
 
@@ -192,6 +198,9 @@ async def create_event(request: web.Request) -> web.Response:
         ),
         Param(
             "channel", "query", "Only this channel", {"type": "string", "pattern": CHANNEL_PATTERN}
+        ),
+        Param(
+            "tag", "query", "Only events with this tag", {"type": "string", "pattern": TAG_PATTERN}
         ),
         Param(
             "cursor",

@@ -12,6 +12,7 @@ from scheduler.services.event_pages import EventPages
 from scheduler.services.events import EventService
 from scheduler.services.feeds import FeedService
 from scheduler.services.health import HealthService
+from scheduler.services.imports import ImportService
 from scheduler.services.live import LiveHub
 from scheduler.services.public_pages import PublicPages
 from scheduler.services.status_view import StatusView
@@ -25,6 +26,7 @@ CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 API_TOKENS: web.AppKey[tuple[str, ...]] = web.AppKey("api_tokens")
 DATABASE = web.AppKey("database", Database)
 EVENTS = web.AppKey("events", EventService)
+IMPORTS = web.AppKey("imports", ImportService)
 WEBHOOKS = web.AppKey("webhooks", WebhookService)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 FEEDS = web.AppKey("feeds", FeedService)

@@ -80,6 +80,11 @@ def _operation(op: Operation, settings: Settings, refs: Refs) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
         }
+    elif op.raw_body is not None:
+        out["requestBody"] = {
+            "required": True,
+            "content": {media: {"schema": dict(schema)} for media, schema in op.raw_body.items()},
+        }
     out["responses"] = {
         str(status): _answer(answer, refs) for status, answer in sorted(op.responses.items())
     }

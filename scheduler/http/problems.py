@@ -24,6 +24,7 @@ from scheduler.exceptions import (
     PreconditionFailed,
     SchedulerError,
     StoreUnavailable,
+    TooLarge,
     Unauthorized,
 )
 from scheduler.http.keys import SETTINGS
@@ -39,6 +40,7 @@ _STATUS: list[tuple[type[SchedulerError], int]] = [
     (PreconditionFailed, 412),
     (Unauthorized, 401),
     (StoreUnavailable, 503),
+    (TooLarge, 413),
 ]
 
 _TITLES = {
@@ -93,7 +95,7 @@ def validation_problem(err: ValidationError) -> web.Response:
 
 def domain_problem(err: SchedulerError) -> web.Response:
     status = next((code for kind, code in _STATUS if isinstance(err, kind)), 500)
-    if err.code == "malformed-json":
+    if err.code in ("malformed-json", "bad-feed-query"):
         status = 400
     extra: dict[str, Any] = {}
     errors = None

@@ -84,6 +84,8 @@ class Operation:
     responses: Mapping[int, Answer]
     parameters: Sequence[Param] = ()
     body: type[BaseModel] | None = None
+    #: a body that is not JSON: media type -> schema (``text/calendar`` for imports)
+    raw_body: Mapping[str, Mapping[str, Any]] | None = None
     secured: bool = False
     description: str | None = None
     tag: str | None = None

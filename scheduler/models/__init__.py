@@ -3,6 +3,7 @@
 from scheduler.models.columns import UTCDateTime, new_id
 from scheduler.models.events import (
     CHANNEL_PATTERN,
+    TAG_PATTERN,
     Event,
     EventCreate,
     EventLinks,
@@ -17,6 +18,7 @@ from scheduler.models.events import (
     Problem,
     TriggerPublic,
 )
+from scheduler.models.imports import ImportIds, ImportReport, ImportSkip
 from scheduler.models.service import (
     CalendarLinks,
     FeedLinks,
@@ -46,6 +48,7 @@ from scheduler.models.webhooks import (
 __all__ = [
     "CHANNEL_PATTERN",
     "PING_TYPE",
+    "TAG_PATTERN",
     "AttemptPublic",
     "CalendarLinks",
     "Delivery",
@@ -65,6 +68,9 @@ __all__ = [
     "FeedLinks",
     "FieldError",
     "IdempotencyRecord",
+    "ImportIds",
+    "ImportReport",
+    "ImportSkip",
     "LiveList",
     "Liveness",
     "Problem",

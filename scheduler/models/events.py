@@ -22,6 +22,8 @@ from scheduler.models.columns import new_id, utc_column
 from scheduler.models.instants import UtcInstant, WallTime
 
 CHANNEL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+TAG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+MAX_TAGS = 10
 MAX_REMINDER_MINUTES = 40320  # four weeks: beyond that a reminder is a different product
 
 
@@ -38,6 +40,8 @@ class Event(SQLModel, table=True):
             sqlite_where=sa.text("actual_start IS NOT NULL AND actual_end IS NULL"),
             postgresql_where=sa.text("actual_start IS NOT NULL AND actual_end IS NULL"),
         ),
+        # an imported event is found again by its source and key (imports)
+        sa.Index("ux_events_import", "import_source", "import_key", unique=True),
     )
 
     id: str = DBField(default_factory=new_id, primary_key=True, max_length=32)
@@ -52,6 +56,10 @@ class Event(SQLModel, table=True):
     start_utc: datetime = utc_column(index=True)
     end_utc: datetime = utc_column(index=True)
     reminders: list[int] = DBField(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
+    #: short lower-case labels (``press``, ``plenary``); feeds and lists filter by them
+    tags: list[str] = DBField(
+        default_factory=list, sa_column=Column(sa.JSON, nullable=False, server_default="[]")
+    )
     status: str = DBField(default="scheduled", max_length=16, index=True)
     actual_start: datetime | None = utc_column(nullable=True)
     actual_end: datetime | None = utc_column(nullable=True)
@@ -62,6 +70,10 @@ class Event(SQLModel, table=True):
     sequence: int = 0
     created_at: datetime = utc_column()
     updated_at: datetime = utc_column()
+    #: for an event an import created: the import's source name and the hash of
+    #: the file's UID (+ RECURRENCE-ID) it came from (``calendar.reading``)
+    import_source: str | None = DBField(default=None, max_length=64)
+    import_key: str | None = DBField(default=None, max_length=40)
 
 
 class IdempotencyRecord(SQLModel, table=True):
@@ -121,6 +133,24 @@ def _check_reminders(value: list[int] | None) -> list[int] | None:
     return sorted(set(value), reverse=True)
 
 
+def _check_tags(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if len(value) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags per event")
+    for tag in value:
+        if not re.match(TAG_PATTERN, tag):
+            raise ValueError(
+                f"{tag[:40]!r} is not a tag: 1-32 lower-case letters, digits, '-' or '_'"
+            )
+    return list(dict.fromkeys(value))
+
+
+def _tag_limits(schema: dict[str, Any]) -> None:
+    """Document what :func:`_check_tags` enforces."""
+    schema["anyOf"][0].update(maxItems=MAX_TAGS, items={"type": "string", "pattern": TAG_PATTERN})
+
+
 def _reminder_limits(schema: dict[str, Any]) -> None:
     """Document what :func:`_check_reminders` enforces (it words its own messages)."""
     schema["anyOf"][0].update(
@@ -143,9 +173,16 @@ class _EventFields(BaseModel):
         examples=[[60, 15]],
         json_schema_extra=_reminder_limits,
     )
+    tags: list[str] | None = Field(
+        None,
+        description="Short lower-case labels; feeds and lists filter by them (`?tags=`)",
+        examples=[["press", "plenary"]],
+        json_schema_extra=_tag_limits,
+    )
 
     _url = field_validator("stream_url")(_check_url)
     _rem = field_validator("reminders")(_check_reminders)
+    _tags = field_validator("tags")(_check_tags)
     _lines = field_validator(
         "title", "location", "stream_url", "timezone", "start", "end", check_fields=False
     )(one_line_text)
@@ -236,6 +273,7 @@ class EventPublic(BaseModel):
     start_utc: UtcInstant
     end_utc: UtcInstant
     reminders: list[int]
+    tags: list[str] = Field(default_factory=list)
     status: Literal["scheduled", "cancelled"]
     state: EventState
     overrunning: bool = False

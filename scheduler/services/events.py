@@ -74,6 +74,7 @@ VISIBLE_FIELDS = (
     "start_utc",
     "end_utc",
     "reminders",
+    "tags",
     "status",
     "actual_start",
     "actual_end",
@@ -186,12 +187,18 @@ class EventService:
         next_cursor = encode_cursor(items[-1]) if len(rows) > size else None
         return Page(items, next_cursor)
 
-    async def create(self, data: EventCreate, *, idempotency_key: str | None = None) -> Created:
+    async def create(
+        self,
+        data: EventCreate,
+        *,
+        idempotency_key: str | None = None,
+        imported_as: tuple[str, str] | None = None,
+    ) -> Created:
         """Store a new event (through the group-committing writer, ``creations``).
 
         With an ``idempotency_key`` seen before (within the TTL) and the same
         body, the event created then is returned (``replayed``) and nothing new
-        is stored.
+        is stored. ``imported_as`` is the (source, key) an import finds it by.
         """
         times = resolve_event_times(
             data.timezone, _parse(data.start, "start"), _parse(data.end, "end")
@@ -210,6 +217,7 @@ class EventService:
                 "location": data.location,
                 "channel": data.channel,
                 "reminders": reminders,
+                "tags": data.tags or [],
                 "status": SCHEDULED,
                 "actual_start": None,
                 "actual_end": None,
@@ -218,6 +226,8 @@ class EventService:
                 "sequence": 0,
                 "created_at": now,
                 "updated_at": now,
+                "import_source": imported_as[0] if imported_as else None,
+                "import_key": imported_as[1] if imported_as else None,
                 **_time_columns(times),
             },
         )
@@ -251,6 +261,8 @@ class EventService:
             for name in ("title", "description", "stream_url", "location", "channel"):
                 if name in fields:
                     setattr(event, name, fields[name])
+            if "tags" in fields:
+                event.tags = fields["tags"] or []
             if "reminders" in fields:
                 event.reminders = (
                     fields["reminders"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from scheduler.metrics import Metrics
 from scheduler.models import Event
 from scheduler.services.events import EventChange
 from scheduler.services.feed_members import FeedMembers
+from scheduler.services.single_flight import SingleFlight
 from scheduler.status import CANCELLED
 from scheduler.store import events as event_store
 from scheduler.store.database import Database
@@ -49,6 +51,28 @@ class RenderedFeed:
         )
 
 
+@dataclass(frozen=True)
+class FeedChoice:
+    """What a subscriber chose in the feed's URL: only events with one of
+    ``tags`` (``None``: all), and ``alarms`` (minutes before start) instead of
+    each event's own (``None``: the events' own; empty: none)."""
+
+    tags: frozenset[str] | None = None
+    alarms: tuple[int, ...] | None = None
+
+    @property
+    def key(self) -> str:
+        tags = ",".join(sorted(self.tags)) if self.tags is not None else "*"
+        alarms = ",".join(map(str, self.alarms)) if self.alarms is not None else "*"
+        return f"tags={tags};alarms={alarms}"
+
+
+AS_PUBLISHED = FeedChoice()
+#: feeds kept for choices other than the published one (each holds a whole
+#: feed's bytes; a client inventing combinations evicts the oldest)
+MAX_CHOSEN_FEEDS = 32
+
+
 def _etag(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
@@ -66,7 +90,9 @@ class FeedService:
         self._rows: dict[str, Event] = {}
         self._members: dict[str, FeedMembers] = {}
         self._feeds: dict[str, RenderedFeed] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        #: keys of the feeds kept for a subscriber's choice, oldest first
+        self._chosen: OrderedDict[str, None] = OrderedDict()
+        self._building: SingleFlight[RenderedFeed] = SingleFlight()
         self._generation = 0
         self.renders = 0  # feeds assembled (for metrics)
         self.cache_hits = 0
@@ -99,6 +125,7 @@ class FeedService:
         for members in self._members.values():
             members.changed(change.event_id, change.event)
         self._feeds.clear()
+        self._chosen.clear()
 
     def invalidate_all(self) -> None:
         self._generation += 1
@@ -106,6 +133,7 @@ class FeedService:
         self._rows.clear()
         self._members.clear()
         self._feeds.clear()
+        self._chosen.clear()
 
     def kept_calendar(self, channel: str | None) -> RenderedFeed | None:
         """The feed as kept, if it still is (no await: the path of most requests)."""
@@ -115,12 +143,19 @@ class FeedService:
             self.metrics.feed_cache_hits.inc()
         return feed
 
-    async def calendar(self, channel: str | None) -> RenderedFeed:
+    async def calendar(
+        self, channel: str | None, choice: FeedChoice = AS_PUBLISHED
+    ) -> RenderedFeed:
         key = f"channel:{channel}" if channel else "all"
-        return await self._cached(key, lambda: self._build_calendar(channel))
+        if choice != AS_PUBLISHED:
+            key = f"{key}?{choice.key}"
+        return await self._cached(key, lambda: self._build_calendar(channel, choice))
 
-    async def event(self, event_id: str) -> RenderedFeed:
-        return await self._cached(f"event:{event_id}", lambda: self._build_event(event_id))
+    async def event(self, event_id: str, choice: FeedChoice = AS_PUBLISHED) -> RenderedFeed:
+        key = f"event:{event_id}"
+        if choice != AS_PUBLISHED:
+            key = f"{key}?{choice.key}"
+        return await self._cached(key, lambda: self._build_event(event_id, choice))
 
     async def _cached(self, key: str, build: Callable[[], Awaitable[RenderedFeed]]) -> RenderedFeed:
         feed = self._fresh(key)
@@ -128,18 +163,24 @@ class FeedService:
             self.cache_hits += 1
             self.metrics.feed_cache_hits.inc()
             return feed
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            feed = self._fresh(key)  # built by whoever held the lock
-            if feed is not None:
-                self.cache_hits += 1
-                self.metrics.feed_cache_hits.inc()
-                return feed
+
+        async def build_and_keep() -> RenderedFeed:
             generation = self._generation
-            feed = await build()
+            built = await build()
             if generation == self._generation:
-                self._feeds[key] = feed
-            return feed
+                self._keep(key, built)
+            return built
+
+        return await self._building.run(key, build_and_keep)
+
+    def _keep(self, key: str, feed: RenderedFeed) -> None:
+        self._feeds[key] = feed
+        if "?" in key:
+            self._chosen[key] = None
+            self._chosen.move_to_end(key)
+            while len(self._chosen) > MAX_CHOSEN_FEEDS:
+                oldest, _ = self._chosen.popitem(last=False)
+                self._feeds.pop(oldest, None)
 
     def _fresh(self, key: str) -> RenderedFeed | None:
         feed = self._feeds.get(key)
@@ -184,16 +225,23 @@ class FeedService:
         return [self._pieces[i] for i in ids]
 
     async def _assemble(
-        self, meta: CalendarMeta, pieces: list[Piece], filename: str, valid_until: datetime | None
+        self,
+        meta: CalendarMeta,
+        pieces: list[Piece],
+        filename: str,
+        valid_until: datetime | None,
+        choice: FeedChoice = AS_PUBLISHED,
     ) -> RenderedFeed:
         now = self.clock()
-        body = await asyncio.to_thread(render_feed, meta, pieces, now=now)
+        if choice.tags is not None:
+            pieces = [p for p in pieces if p.tags & choice.tags]
+        body = await asyncio.to_thread(render_feed, meta, pieces, now=now, alarms=choice.alarms)
         self.renders += 1
         self.metrics.feed_renders.inc()
         last_modified = max((p.updated_at for p in pieces), default=now)
         return RenderedFeed(body, _etag(body), last_modified, filename, valid_until)
 
-    async def _build_calendar(self, channel: str | None) -> RenderedFeed:
+    async def _build_calendar(self, channel: str | None, choice: FeedChoice) -> RenderedFeed:
         now = self.clock()
         past = timedelta(days=self.settings.feed_past_days)
         keep_cancelled = timedelta(days=self.settings.feed_cancelled_days)
@@ -226,9 +274,9 @@ class FeedService:
             )
         filename = f"{channel}.ics" if channel else "webstreams.ics"
         expiry = members.expiry(past=past, keep_cancelled=keep_cancelled)
-        return await self._assemble(meta, pieces, filename, expiry)
+        return await self._assemble(meta, pieces, filename, expiry, choice)
 
-    async def _build_event(self, event_id: str) -> RenderedFeed:
+    async def _build_event(self, event_id: str, choice: FeedChoice) -> RenderedFeed:
         async with self.db.session() as session:
             event = await event_store.require(session, event_id)
         pieces = await self._pieces_for([event.id], {event.id: event})
@@ -236,4 +284,4 @@ class FeedService:
         # makes some readers move the UTC-written times of a repeated hour
         meta = CalendarMeta(event.title, "", self.meta.refresh, self.meta.default_zone)
         status = "cancelled-" if event.status == CANCELLED else ""
-        return await self._assemble(meta, pieces, f"{status}event-{event.id}.ics", None)
+        return await self._assemble(meta, pieces, f"{status}event-{event.id}.ics", None, choice)

@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select
+from sqlalchemy import ColumnElement, String, and_, cast, delete, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -19,6 +19,9 @@ from scheduler.exceptions import NotFound
 from scheduler.inputs import looks_like_id
 from scheduler.models import Event
 from scheduler.status import CANCELLED, State
+
+#: ids or keys per ``IN (...)`` (SQLite allows 32,766 parameters a statement)
+IN_CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class EventFilter:
     ends_after: datetime | None = None  # ``from``: events that end after this
     state: State | None = None
     channel: str | None = None
+    tag: str | None = None
 
 
 def state_clause(state: State, now: datetime) -> ColumnElement[bool]:
@@ -57,6 +61,12 @@ def state_clause(state: State, now: datetime) -> ColumnElement[bool]:
             or_(actual_end.is_not(None), and_(actual_start.is_(None), end <= now)),
         )
     return false()
+
+
+def has_tag(tag: str) -> ColumnElement[bool]:
+    """SQL for "``tag`` is among the event's tags": the JSON list's text holds
+    ``"tag"`` (tags are letters, digits, ``-`` and ``_``: no quote, no wildcard)."""
+    return cast(col(Event.tags), String).like(f'%"{tag}"%')
 
 
 async def add(session: AsyncSession, event: Event) -> Event:
@@ -107,6 +117,8 @@ async def list_page(
         query = query.where(col(Event.end_utc) > filters.ends_after)
     if filters.channel is not None:
         query = query.where(col(Event.channel) == filters.channel)
+    if filters.tag is not None:
+        query = query.where(has_tag(filters.tag))
     if filters.state is not None:
         query = query.where(state_clause(filters.state, now))
     if after is not None:
@@ -143,6 +155,37 @@ async def by_ids(session: AsyncSession, ids: Collection[str]) -> dict[str, Event
         return {}
     rows = await session.execute(select(Event).where(col(Event.id).in_(list(ids))))
     return {event.id: event for event in rows.scalars().all()}
+
+
+async def imported(session: AsyncSession, source: str, keys: Collection[str]) -> dict[str, Event]:
+    """The events an import from ``source`` created, by their import key."""
+    found: dict[str, Event] = {}
+    wanted = list(keys)
+    for i in range(0, len(wanted), IN_CHUNK):
+        rows = await session.execute(
+            select(Event).where(
+                col(Event.import_source) == source,
+                col(Event.import_key).in_(wanted[i : i + IN_CHUNK]),
+            )
+        )
+        found.update((event.import_key, event) for event in rows.scalars().all())  # type: ignore[misc]
+    return found
+
+
+async def imported_not_in(
+    session: AsyncSession, source: str, keys: Collection[str], *, now: datetime
+) -> list[str]:
+    """Ids of events imported from ``source``, not cancelled and not yet ended,
+    whose key is not among ``keys`` (what a pruning import cancels)."""
+    rows = await session.execute(
+        select(col(Event.id), col(Event.import_key)).where(
+            col(Event.import_source) == source,
+            col(Event.status) != CANCELLED,
+            col(Event.end_utc) > now,
+        )
+    )
+    keep = set(keys)
+    return [event_id for event_id, key in rows.all() if key not in keep]
 
 
 async def channels(session: AsyncSession) -> list[str]:

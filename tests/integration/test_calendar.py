@@ -429,7 +429,7 @@ async def test_head_and_channels(client: Client, early_clock: FakeClock) -> None
         text = await feed(client, path)
         assert plenary["id"] in text and committee["id"] not in text
         assert "X-WR-CALNAME:Live webstreams: plenary" in text
-    assert (await client.get("/calendar.ics?channel=Bad Name!")).status == 422
+    assert (await client.get("/calendar.ics?channel=Bad Name!")).status == 400
     assert (await client.get("/events/nope.ics")).status == 404
     head = await client.head(f"/events/{plenary['id']}.ics")
     assert head.status == 200

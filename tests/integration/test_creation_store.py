@@ -50,6 +50,7 @@ def new_event(number: int, **fields: object) -> tuple[Event, list[Trigger]]:
         "start_utc": start,
         "end_utc": start + timedelta(hours=1),
         "reminders": [60, 15],
+        "tags": [],
         "status": "scheduled",
         "actual_start": None,
         "actual_end": None,
@@ -58,6 +59,8 @@ def new_event(number: int, **fields: object) -> tuple[Event, list[Trigger]]:
         "sequence": 0,
         "created_at": NOW,
         "updated_at": NOW,
+        "import_source": None,
+        "import_key": None,
         **fields,
     }
     event = built(Event, values)

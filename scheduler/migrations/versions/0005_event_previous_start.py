@@ -2,7 +2,7 @@
 (public pages mark a moved event "rescheduled" in schema.org)
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0008
 Create Date: 2026-11-29
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,265 @@
+"""Reading an RFC 5545 file someone else wrote (a Google Calendar or Outlook
+export, any feed) into the events it describes, each with its instants and an
+IANA zone, or the reason it cannot be one of ours.
+
+Parsing is the ``icalendar`` package's; recurring events are expanded by
+``recurring-ical-events`` (RRULE, RDATE, EXDATE and RECURRENCE-ID overrides).
+Instants are taken as the file defines them, through its own VTIMEZONE blocks
+where it has them, so an imported event starts when the source says. The zone
+an event keeps is the IANA name behind its TZID: the name itself, the Olson
+zone of a Windows name (``W. Europe Standard Time``, which Outlook writes), or
+the trailing Olson name of a ``/vendor/Zone`` TZID; for UTC times and zones
+nobody can name, the calendar's ``X-WR-TIMEZONE``, else UTC. All-day events and
+floating times (no zone, no ``Z``) are refused per event with the reason: a
+broadcast starts at an instant, and guessing one would move it silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import icalendar
+import recurring_ical_events
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+from scheduler.exceptions import InvalidInput, UnknownTimezone
+from scheduler.inputs import without_forbidden
+from scheduler.timezones import canonical_zone_name, get_zone, isoformat_utc
+
+#: longest title, description and location an event takes (models.events)
+TITLE_MAX, DESCRIPTION_MAX, LOCATION_MAX, URL_MAX = 200, 10000, 500, 2048
+ELLIPSIS = "\u2026"
+
+
+@dataclass(frozen=True)
+class SourceEvent:
+    """One event (or one occurrence of a recurring one) as the file has it."""
+
+    uid: str
+    recurrence_id: datetime | None  # UTC, for an occurrence of a recurring event
+    title: str
+    description: str | None
+    location: str | None
+    stream_url: str | None
+    timezone: str  # IANA
+    start: datetime  # aware, in ``timezone``
+    end: datetime
+    cancelled: bool
+
+    @property
+    def key(self) -> str:
+        """What identifies it across imports: its UID and, for an occurrence, the
+        instant it was planned at (hashed: UIDs can be long)."""
+        rid = isoformat_utc(self.recurrence_id) if self.recurrence_id else ""
+        return hashlib.sha256(f"{self.uid}\n{rid}".encode()).hexdigest()[:40]
+
+    @property
+    def label(self) -> str:
+        return (
+            f"{self.uid} ({isoformat_utc(self.recurrence_id)})" if self.recurrence_id else self.uid
+        )
+
+
+@dataclass(frozen=True)
+class Refusal:
+    uid: str
+    recurrence_id: str | None
+    reason: str
+
+
+@dataclass
+class Reading:
+    events: list[SourceEvent] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+
+
+def read_calendar(data: bytes, *, now: datetime, horizon: timedelta) -> Reading:
+    """The events in ``data``; recurring ones expanded from ``now`` to ``now + horizon``.
+
+    Raises :class:`InvalidInput` when ``data`` is not an iCalendar file at all.
+    """
+    calendar = _parse(data)
+    default_zone = _default_zone(calendar)
+    reading = Reading()
+    seen: set[str] = set()
+    for component in _instances(calendar, now, horizon, reading):
+        uid = str(component.get("UID", "")).strip()
+        rid = _recurrence_id(component)
+        if not uid:
+            reading.refused.append(Refusal("", None, "the event has no UID to import it by"))
+            continue
+        try:
+            event = _event(component, uid, rid, default_zone)
+        except InvalidInput as err:
+            reading.refused.append(Refusal(uid, isoformat_utc(rid) if rid else None, err.message))
+            continue
+        if event.key in seen:
+            reading.refused.append(
+                Refusal(uid, isoformat_utc(rid) if rid else None, "appears twice in the file")
+            )
+            continue
+        seen.add(event.key)
+        reading.events.append(event)
+    return reading
+
+
+def _parse(data: bytes) -> icalendar.Calendar:
+    try:
+        calendars = icalendar.Calendar.from_ical(data, multiple=True)
+    except (ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError) as err:
+        raise InvalidInput(f"not an iCalendar (RFC 5545) file: {err}", field="body") from None
+    found = [c for c in calendars if c.name == "VCALENDAR"]
+    if len(found) != 1:
+        raise InvalidInput(
+            "send one iCalendar file (BEGIN:VCALENDAR ... END:VCALENDAR)", field="body"
+        )
+    return found[0]
+
+
+def _default_zone(calendar: icalendar.Calendar) -> str:
+    """``X-WR-TIMEZONE`` (Google writes it beside UTC times) if it names a zone, else UTC."""
+    name = str(calendar.get("X-WR-TIMEZONE", "")).strip()
+    return _iana(name) or "UTC"
+
+
+def _iana(tzid: str) -> str | None:
+    """The IANA name behind a TZID, or None when it has none we know."""
+    candidates = [tzid.strip().strip("/")]
+    if candidates[0] in WINDOWS_TO_OLSON:
+        candidates.append(WINDOWS_TO_OLSON[candidates[0]])
+    if tzid.startswith("/"):  # /vendor/Europe/Brussels, as libical writes
+        parts = candidates[0].split("/")
+        candidates += ["/".join(parts[i:]) for i in range(1, len(parts))]
+    for name in candidates:
+        try:
+            return canonical_zone_name(name)
+        except UnknownTimezone:
+            continue
+    return None
+
+
+def _instances(
+    calendar: icalendar.Calendar, now: datetime, horizon: timedelta, reading: Reading
+) -> Iterator[icalendar.cal.Component]:
+    """Single events as they are; recurring ones as their occurrences in the window."""
+    recurring: set[str] = set()
+    for component in calendar.walk("VEVENT"):
+        if "RRULE" in component or "RDATE" in component or "RECURRENCE-ID" in component:
+            recurring.add(str(component.get("UID", "")))
+    for component in calendar.walk("VEVENT"):
+        if str(component.get("UID", "")) not in recurring:
+            yield component
+    if not recurring:
+        return
+    try:
+        expanded = recurring_ical_events.of(calendar, skip_bad_series=True).between(
+            now, now + horizon
+        )
+    except (ValueError, TypeError) as err:
+        reading.refused.append(Refusal("", None, f"recurring events could not be expanded: {err}"))
+        return
+    for component in expanded:
+        if str(component.get("UID", "")) in recurring:
+            yield component
+
+
+def _recurrence_id(component: icalendar.cal.Component) -> datetime | None:
+    if "RECURRENCE-ID" not in component:
+        return None
+    value = component.decoded("RECURRENCE-ID")
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC)
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC)  # floating: refused below with its DTSTART
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def _event(
+    component: icalendar.cal.Component, uid: str, rid: datetime | None, default_zone: str
+) -> SourceEvent:
+    start_value = component.decoded("DTSTART") if "DTSTART" in component else None
+    if start_value is None:
+        raise InvalidInput("the event has no DTSTART")
+    start = _instant(start_value, "DTSTART")
+    if "DTEND" in component:
+        end = _instant(component.decoded("DTEND"), "DTEND")
+    elif "DURATION" in component:
+        end = start + component.decoded("DURATION")
+    else:
+        raise InvalidInput("the event has no end (DTEND or DURATION): a stream needs one")
+    if end <= start:
+        raise InvalidInput("the event ends before it starts")
+    zone = _zone_of(component, start_value, default_zone)
+    title = _one_line(_text(component.get("SUMMARY"))) or "(no title)"
+    return SourceEvent(
+        uid=uid,
+        recurrence_id=rid,
+        title=_cut(title, TITLE_MAX),
+        description=_cut_or_none(_text(component.get("DESCRIPTION")), DESCRIPTION_MAX),
+        location=_cut_or_none(_one_line(_text(component.get("LOCATION"))), LOCATION_MAX),
+        stream_url=_stream_url(component),
+        timezone=zone,
+        # through UTC: astimezone to the very zone a time already has changes
+        # nothing, and a wall time in a spring-forward gap would stay as written
+        start=start.astimezone(UTC).astimezone(get_zone(zone)),
+        end=end.astimezone(UTC).astimezone(get_zone(zone)),
+        cancelled=str(component.get("STATUS", "")).upper() == "CANCELLED",
+    )
+
+
+def _instant(value: Any, name: str) -> datetime:
+    if not isinstance(value, datetime):
+        if isinstance(value, date):
+            raise InvalidInput(
+                "an all-day event (a date without a time) has no start instant; "
+                "give it a start and end time to import it"
+            )
+        raise InvalidInput(f"{name} is not a date-time")
+    if value.tzinfo is None:
+        raise InvalidInput(
+            f"{name} is a floating time (no TZID and no Z): it means a different "
+            "instant in every zone, so it is not imported"
+        )
+    return value
+
+
+def _zone_of(component: icalendar.cal.Component, start: datetime, default_zone: str) -> str:
+    tzid = component["DTSTART"].params.get("TZID")
+    if tzid:
+        return _iana(str(tzid)) or default_zone
+    if start.utcoffset() == timedelta(0) and start.tzname() in ("UTC", "Z", None):
+        return default_zone  # a UTC time ("Z"): the calendar's own zone, if it says one
+    key = getattr(start.tzinfo, "key", None)  # a zoneinfo zone icalendar resolved
+    return (_iana(key) if isinstance(key, str) else None) or default_zone
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return without_forbidden(str(value), multiline=True).strip() or None
+
+
+def _one_line(text: str | None) -> str | None:
+    return " ".join(text.split()) if text else text
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def _cut_or_none(text: str | None, limit: int) -> str | None:
+    return _cut(text, limit) if text else None
+
+
+def _stream_url(component: icalendar.cal.Component) -> str | None:
+    """The event's ``URL``, or the conference link Google adds, if it is http(s)."""
+    for name in ("URL", "X-GOOGLE-CONFERENCE"):
+        value = str(component.get(name, "")).strip()
+        linkable = value.startswith(("https://", "http://")) and len(value) <= URL_MAX
+        if linkable and not any(c.isspace() for c in value):
+            return value
+    return None

@@ -1,0 +1,32 @@
+"""events.import_source and events.import_key: an imported event is found again
+by the file's UID (+ RECURRENCE-ID), so importing the same file twice changes
+nothing
+
+Revision ID: 0007
+Revises: 0003
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("events") as batch:
+        batch.add_column(sa.Column("import_source", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("import_key", sa.String(length=40), nullable=True))
+        batch.create_index("ux_events_import", ["import_source", "import_key"], unique=True)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("events") as batch:
+        batch.drop_index("ux_events_import")
+        batch.drop_column("import_key")
+        batch.drop_column("import_source")
