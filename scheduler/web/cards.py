@@ -55,6 +55,7 @@ class Card:
     day_key: str
     rescheduled_from: str | None  # "Tuesday 22 May 2018, 18:00 CEST" when moved
     links: EventLinks | None
+    tags: tuple[str, ...] = ()
     #: issue 15 (series): the series page of an occurrence, once events carry series_id
     series_url: str | None = None
 
@@ -123,4 +124,5 @@ def card(event: EventPublic) -> Card:
         day_key=times.day_key(start),
         rescheduled_from=moved,
         links=event.links,
+        tags=tuple(event.tags),
     )

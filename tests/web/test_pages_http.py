@@ -96,9 +96,11 @@ async def test_an_event_page_shows_what_the_api_shows(client: Client) -> None:
         description="Questions from group leaders.\nMore at https://ep.example/agenda.",
         stream_url="https://ep.example/live",
         channel="plenary",
+        tags=["press", "plenary"],
     )
     shown = await page(client, f"/events/{event['id']}")
     assert shown.one("h1").text == event["title"]
+    assert [t.text for t in shown.all("li") if t.text in event["tags"]] == event["tags"]
     assert shown.one(class_="badge").text == "Upcoming"
     countdown = [e for e in shown.all() if e.attrs.get("role") == "timer"]
     assert len(countdown) == 1 and countdown[0].attrs["aria-live"] == "off"
