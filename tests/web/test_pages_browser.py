@@ -1,8 +1,11 @@
 """The pages in a real browser: headless Chromium, the service as a subprocess.
 
-One server and one browser (viewer in New York) for the module; the tests
-create their own events, near "now" where the clock matters. They run on
-one xdist worker (group "browser"), so one Chromium at a time.
+One server and one browser (viewer in New York) per module and worker; the
+tests create their own events, near "now" where the clock matters. Marked
+``xdist_group("browser")`` so that ``--dist loadgroup`` keeps them on one
+worker; with the suite's plain ``-n 2`` (and pytest 9, whose node ids
+pytest-xdist 3.8's loadgroup can no longer rename) each worker that draws
+some starts its own browser: two at most.
 """
 
 from __future__ import annotations
