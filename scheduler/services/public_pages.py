@@ -19,6 +19,7 @@ A page's ETag is a strong tag of its bytes, so a browser revalidates with
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,36 +94,19 @@ class PublicPages:
                 EventFilter(ends_after=schedule.window(now), channel=channel),
                 limit=min(schedule.MAX_EVENTS, self.settings.page_size_max),
             )
-            cards = [card(event_model(e, now=now)) for e in page.items]
-            limit = schedule.MAX_EMBEDDED if embed else schedule.MAX_EVENTS
-            sections = schedule.arrange(
-                cards,
+            # ~45 ms for 200 events (cards and template): off the loop, which
+            # fires webhooks on time (the feeds render the same way)
+            body = await asyncio.to_thread(
+                self._render_schedule,
+                page.items,
+                cut=page.next_cursor is not None,
                 now=now,
-                day_zone=self.settings.calendar_timezone,
-                limit=limit,
-                ended=not embed,
+                channel=channel,
+                channels=channels,
+                base_url=base_url,
+                embed=embed,
             )
-            if page.next_cursor is not None:
-                sections = schedule.Sections(sections.live, sections.upcoming, sections.ended, True)
-            path = channel_path(channel) if channel else "/"
-            context = {
-                **self._common(base_url),
-                "page": "embed" if embed else "schedule",
-                "stream": "/api/live/stream",
-                "channel": channel,
-                "channels": channels,
-                "heading": channel or self.settings.calendar_name,
-                "description": self.settings.calendar_description,
-                "feed": feed_links(base_url, channel),
-                "feed_title": f"{self.settings.calendar_name}: {channel}"
-                if channel
-                else self.settings.calendar_name,
-                "page_url": base_url + path,
-                "full_url": base_url + path,
-                "schedule": sections,
-            }
-            body = self.render("embed.html" if embed else "schedule.html", context)
-            return Kept(body.encode(), self._valid_until(page.items, now))
+            return Kept(body, self._valid_until(page.items, now))
 
         return await self.kept.get(key, build)
 
@@ -155,6 +139,45 @@ class PublicPages:
             return Kept(body.encode(), self._valid_until([event], now))
 
         return await self.kept.get(key, build)
+
+    def _render_schedule(
+        self,
+        events: Sequence[Event],
+        *,
+        cut: bool,
+        now: datetime,
+        channel: str | None,
+        channels: list[str],
+        base_url: str,
+        embed: bool,
+    ) -> bytes:
+        cards = [card(event_model(e, now=now)) for e in events]
+        sections = schedule.arrange(
+            cards,
+            now=now,
+            day_zone=self.settings.calendar_timezone,
+            limit=schedule.MAX_EMBEDDED if embed else schedule.MAX_EVENTS,
+            ended=not embed,
+        )
+        if cut:
+            sections = schedule.Sections(sections.live, sections.upcoming, sections.ended, True)
+        name = self.settings.calendar_name
+        path = channel_path(channel) if channel else "/"
+        context = {
+            **self._common(base_url),
+            "page": "embed" if embed else "schedule",
+            "stream": "/api/live/stream",
+            "channel": channel,
+            "channels": channels,
+            "heading": channel or name,
+            "description": self.settings.calendar_description,
+            "feed": feed_links(base_url, channel),
+            "feed_title": f"{name}: {channel}" if channel else name,
+            "page_url": base_url + path,
+            "full_url": base_url + path,
+            "schedule": sections,
+        }
+        return self.render("embed.html" if embed else "schedule.html", context).encode()
 
     def missing(self, missing: Missing, *, base_url: str) -> bytes:
         """A "not found" (or "bad request") page: rendered per request, never kept."""
