@@ -297,6 +297,10 @@ def test_no_serious_accessibility_violations(server: Server, browser: Any, schem
         browser.get(url(server, path))
         wait_for(lambda: browser.execute_script("return document.readyState") == "complete")
         assert axe_violations(browser) == [], path
+        # nothing refused by the Content-Security-Policy, no script error, no missing file
+        # (the 404 page's own status is the one error expected)
+        errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert [e for e in errors if "/events/missing" not in e] == [], path
         background = browser.execute_script(
             "return getComputedStyle(document.body).backgroundColor"
         )
