@@ -294,6 +294,7 @@ def test_no_serious_accessibility_violations(server: Server, browser: Any, schem
         "/embed",
         "/events/missing",
     ):
+        browser.get_log("browser")  # what earlier pages logged is not this page's
         browser.get(url(server, path))
         wait_for(lambda: browser.execute_script("return document.readyState") == "complete")
         assert axe_violations(browser) == [], path
