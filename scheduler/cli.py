@@ -180,7 +180,13 @@ async def _calendar_file(where: str, limit: int) -> bytes:
                 async with session.get(where) as resp:
                     if resp.status != 200:
                         raise InvalidInput(f"{where} answered HTTP {resp.status}", field="file")
-                    data = await resp.content.read(limit + 1)
+                    chunks, size = [], 0
+                    async for chunk in resp.content.iter_chunked(1 << 16):
+                        chunks.append(chunk)
+                        size += len(chunk)
+                        if size > limit:
+                            break
+                    data = b"".join(chunks)
             except aiohttp.ClientError as err:
                 raise InvalidInput(f"could not fetch {where}: {err}", field="file") from None
     elif where == "-":

@@ -31,7 +31,8 @@ class Received:
 
     @property
     def type(self) -> str:
-        return str(self.body["type"])
+        """The Standard Webhooks type (a chat-format body has none of its own)."""
+        return str(self.body.get("type", "chat"))
 
     def lateness(self) -> float:
         """Seconds between the payload's ``scheduled_for`` and arrival."""

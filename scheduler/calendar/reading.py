@@ -16,16 +16,14 @@ broadcast starts at an instant, and guessing one would move it silently.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import icalendar
-import recurring_ical_events
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from scheduler.calendar.imported import Reading, Refusal, SourceEvent
+from scheduler.calendar.recurring import event_uid, instances, recurrence_id, recurrence_text
 from scheduler.exceptions import InvalidInput, UnknownTimezone
 from scheduler.inputs import without_forbidden
 from scheduler.timezones import canonical_zone_name, get_zone, isoformat_utc
@@ -33,48 +31,6 @@ from scheduler.timezones import canonical_zone_name, get_zone, isoformat_utc
 #: longest title, description and location an event takes (models.events)
 TITLE_MAX, DESCRIPTION_MAX, LOCATION_MAX, URL_MAX = 200, 10000, 500, 2048
 ELLIPSIS = "\u2026"
-
-
-@dataclass(frozen=True)
-class SourceEvent:
-    """One event (or one occurrence of a recurring one) as the file has it."""
-
-    uid: str
-    recurrence_id: datetime | None  # UTC, for an occurrence of a recurring event
-    title: str
-    description: str | None
-    location: str | None
-    stream_url: str | None
-    timezone: str  # IANA
-    start: datetime  # aware, in ``timezone``
-    end: datetime
-    cancelled: bool
-
-    @property
-    def key(self) -> str:
-        """What identifies it across imports: its UID and, for an occurrence, the
-        instant it was planned at (hashed: UIDs can be long)."""
-        rid = isoformat_utc(self.recurrence_id) if self.recurrence_id else ""
-        return hashlib.sha256(f"{self.uid}\n{rid}".encode()).hexdigest()[:40]
-
-    @property
-    def label(self) -> str:
-        return (
-            f"{self.uid} ({isoformat_utc(self.recurrence_id)})" if self.recurrence_id else self.uid
-        )
-
-
-@dataclass(frozen=True)
-class Refusal:
-    uid: str
-    recurrence_id: str | None
-    reason: str
-
-
-@dataclass
-class Reading:
-    events: list[SourceEvent] = field(default_factory=list)
-    refused: list[Refusal] = field(default_factory=list)
 
 
 def read_calendar(data: bytes, *, now: datetime, horizon: timedelta) -> Reading:
@@ -86,16 +42,20 @@ def read_calendar(data: bytes, *, now: datetime, horizon: timedelta) -> Reading:
     default_zone = _default_zone(calendar)
     reading = Reading()
     seen: set[str] = set()
-    for component in _instances(calendar, now, horizon, reading):
-        uid = str(component.get("UID", "")).strip()
-        rid = _recurrence_id(component)
+    for component in instances(calendar, now, horizon, reading):
+        uid = event_uid(component)
         if not uid:
             reading.refused.append(Refusal("", None, "the event has no UID to import it by"))
             continue
         try:
+            rid = recurrence_id(component)
             event = _event(component, uid, rid, default_zone)
         except InvalidInput as err:
-            reading.refused.append(Refusal(uid, isoformat_utc(rid) if rid else None, err.message))
+            reading.refused.append(Refusal(uid, recurrence_text(component), err.message))
+            continue
+        except (ValueError, OverflowError, TypeError, KeyError, IndexError) as err:
+            reason = f"its times cannot be read: {err}"
+            reading.refused.append(Refusal(uid, recurrence_text(component), reason))
             continue
         if event.key in seen:
             reading.refused.append(
@@ -142,51 +102,18 @@ def _iana(tzid: str) -> str | None:
     return None
 
 
-def _instances(
-    calendar: icalendar.Calendar, now: datetime, horizon: timedelta, reading: Reading
-) -> Iterator[icalendar.cal.Component]:
-    """Single events as they are; recurring ones as their occurrences in the window."""
-    recurring: set[str] = set()
-    for component in calendar.walk("VEVENT"):
-        if "RRULE" in component or "RDATE" in component or "RECURRENCE-ID" in component:
-            recurring.add(str(component.get("UID", "")))
-    for component in calendar.walk("VEVENT"):
-        if str(component.get("UID", "")) not in recurring:
-            yield component
-    if not recurring:
-        return
-    try:
-        expanded = recurring_ical_events.of(calendar, skip_bad_series=True).between(
-            now, now + horizon
-        )
-    except (ValueError, TypeError) as err:
-        reading.refused.append(Refusal("", None, f"recurring events could not be expanded: {err}"))
-        return
-    for component in expanded:
-        if str(component.get("UID", "")) in recurring:
-            yield component
-
-
-def _recurrence_id(component: icalendar.cal.Component) -> datetime | None:
-    if "RECURRENCE-ID" not in component:
-        return None
-    value = component.decoded("RECURRENCE-ID")
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(UTC)
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC)  # floating: refused below with its DTSTART
-    return datetime(value.year, value.month, value.day, tzinfo=UTC)
-
-
 def _event(
     component: icalendar.cal.Component, uid: str, rid: datetime | None, default_zone: str
 ) -> SourceEvent:
+    for name in ("DTSTART", "DTEND", "DURATION"):
+        if isinstance(component.get(name), list):
+            raise InvalidInput(f"{name} appears more than once")
     start_value = component.decoded("DTSTART") if "DTSTART" in component else None
     if start_value is None:
         raise InvalidInput("the event has no DTSTART")
-    start = _instant(start_value, "DTSTART")
+    start = _instant(start_value, "DTSTART", component)
     if "DTEND" in component:
-        end = _instant(component.decoded("DTEND"), "DTEND")
+        end = _instant(component.decoded("DTEND"), "DTEND", component)
     elif "DURATION" in component:
         end = start + component.decoded("DURATION")
     else:
@@ -211,7 +138,7 @@ def _event(
     )
 
 
-def _instant(value: Any, name: str) -> datetime:
+def _instant(value: Any, name: str, component: icalendar.cal.Component) -> datetime:
     if not isinstance(value, datetime):
         if isinstance(value, date):
             raise InvalidInput(
@@ -220,6 +147,12 @@ def _instant(value: Any, name: str) -> datetime:
             )
         raise InvalidInput(f"{name} is not a date-time")
     if value.tzinfo is None:
+        tzid = component[name].params.get("TZID")
+        if tzid:
+            raise InvalidInput(
+                f"{name}'s TZID {str(tzid)[:80]!r} names no time zone this server knows, "
+                "and the file has no VTIMEZONE for it"
+            )
         raise InvalidInput(
             f"{name} is a floating time (no TZID and no Z): it means a different "
             "instant in every zone, so it is not imported"
@@ -238,6 +171,8 @@ def _zone_of(component: icalendar.cal.Component, start: datetime, default_zone: 
 
 
 def _text(value: Any) -> str | None:
+    if isinstance(value, list):  # a property given twice: the first counts
+        value = value[0] if value else None
     if value is None:
         return None
     return without_forbidden(str(value), multiline=True).strip() or None

@@ -48,6 +48,7 @@ _FIELDS = (
     "id",
     "url",
     "types",
+    "format",
     "channel",
     "description",
     "active",
@@ -117,7 +118,7 @@ def delivery_public(view: DeliveryView) -> DeliveryPublic:
         ),
         **BODY_ERRORS,
         **UNAUTHORIZED,
-        422: problem("Invalid URL, refused target or unknown type"),
+        422: problem("Invalid URL, refused target, unknown type or unknown format"),
     },
 )
 async def create_webhook(request: web.Request) -> web.Response:
@@ -211,7 +212,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
 @api.post(
     "/api/webhooks/{id}/ping",
     "ping_webhook",
-    "Send a signed webhook.ping now and report the attempt",
+    "Send a webhook.ping now (a chat message for a chat format) and report the attempt",
     secured=True,
     parameters=[WEBHOOK_ID],
     responses={200: Answer("The ping delivery", DeliveryPublic), **HOOK_ERRORS},

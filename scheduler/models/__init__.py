@@ -43,6 +43,7 @@ from scheduler.models.webhooks import (
     SubscriptionUpdate,
     Trigger,
     TriggerState,
+    WebhookFormat,
 )
 
 __all__ = [
@@ -86,6 +87,7 @@ __all__ = [
     "TriggerPublic",
     "TriggerState",
     "UTCDateTime",
+    "WebhookFormat",
     "new_id",
 ]
 

@@ -34,6 +34,20 @@ class EventType(StrEnum):
 PING_TYPE = "webhook.ping"
 
 
+class WebhookFormat(StrEnum):
+    """What a subscription's messages look like on the wire.
+
+    ``standard`` is the signed Standard Webhooks body; the others are the
+    platform's own incoming-webhook JSON, posted unsigned (those platforms
+    authenticate by the secret URL) but with the same ``webhook-id``.
+    """
+
+    STANDARD = "standard"
+    SLACK = "slack"
+    DISCORD = "discord"
+    TEAMS = "teams"
+
+
 class TriggerState(StrEnum):
     PENDING = "pending"  # waiting for its time
     CLAIMED = "claimed"  # a dispatcher is firing it (under lease)
@@ -61,6 +75,11 @@ class Subscription(SQLModel, table=True):
     channel: str | None = DBField(default=None, max_length=64, index=True)
     description: str | None = DBField(default=None, max_length=500)
     active: bool = DBField(default=True, index=True)
+    format: str = DBField(
+        default=WebhookFormat.STANDARD.value,
+        max_length=16,
+        sa_column_kwargs={"server_default": WebhookFormat.STANDARD.value},
+    )
     disabled_reason: str | None = DBField(default=None, max_length=500)
     secret: str = DBField(max_length=128)
     previous_secret: str | None = DBField(default=None, max_length=128)
@@ -147,6 +166,15 @@ class DeliveryAttempt(SQLModel, table=True):
 
 # --- API schemas -------------------------------------------------------------------
 
+#: the wire format of a subscription's messages (``_known_format`` words the refusal)
+FormatName = Annotated[
+    str,
+    Field(
+        json_schema_extra={"enum": [f.value for f in WebhookFormat]},
+        description="`standard` (signed Standard Webhooks), `slack`, `discord` or `teams`",
+    ),
+]
+
 #: event types a subscription listens to (the validator also sorts and deduplicates)
 EventTypes = Annotated[
     list[str],
@@ -177,12 +205,24 @@ class _SubscriptionFields(BaseModel):
                 raise ValueError(f"{item!r} is not an event type; use {', '.join(allowed)}")
         return sorted(set(value))
 
+    @field_validator("format", check_fields=False)
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        allowed = [f.value for f in WebhookFormat]
+        if value not in allowed:
+            shown = value if len(value) <= 40 else value[:40] + "..."
+            raise ValueError(f"{shown!r} is not a webhook format; use {', '.join(allowed)}")
+        return value
+
 
 class SubscriptionCreate(_SubscriptionFields):
     """Body of ``POST /api/webhooks``."""
 
     url: str = Field(max_length=2048, examples=["https://bot.example/hooks/broadcast"])
     types: EventTypes = Field(default_factory=lambda: [t.value for t in EventType])
+    format: FormatName = WebhookFormat.STANDARD.value
 
 
 class SubscriptionUpdate(_SubscriptionFields):
@@ -192,6 +232,7 @@ class SubscriptionUpdate(_SubscriptionFields):
     url: str | None = Field(None, max_length=2048, json_schema_extra=not_null)
     types: EventTypes | None = Field(None, json_schema_extra=not_null)
     active: StrictBool | None = Field(None, json_schema_extra=not_null)
+    format: FormatName | None = Field(None, json_schema_extra=not_null)
 
 
 class SubscriptionPublic(BaseModel):
@@ -200,6 +241,7 @@ class SubscriptionPublic(BaseModel):
     id: str
     url: str
     types: list[str]
+    format: str = Field(json_schema_extra={"enum": [f.value for f in WebhookFormat]})
     channel: str | None
     description: str | None
     active: bool

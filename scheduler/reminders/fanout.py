@@ -5,7 +5,8 @@ passed): fire, expired, missed, superseded or cancelled. A trigger due now is
 completed in the claiming transaction and its messages go out right after it;
 one due later becomes a :class:`~scheduler.reminders.prepared.Prepared` whose
 messages go out, and which is completed, at its instant. A firing trigger
-gets one delivery per matching subscription, its body fixed here, claimed by
+gets one delivery per matching subscription, its body fixed here (in the
+subscription's format: Standard Webhooks, or a chat platform's), claimed by
 this process from birth (should it die, the lease expires and any replica
 sends it under the same ``webhook-id``).
 """
@@ -17,10 +18,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduler.models import DeliveryState, Event, EventType, Subscription, Trigger, TriggerState
+from scheduler.models import (
+    DeliveryState,
+    Event,
+    EventType,
+    Subscription,
+    Trigger,
+    TriggerState,
+    WebhookFormat,
+)
 from scheduler.reminders.planning import Verdict, judge
 from scheduler.reminders.prepared import Prepared
 from scheduler.representation import event_public
+from scheduler.webhooks.chat import chat_body, event_notice
 from scheduler.webhooks.payloads import build_body, delivery_id
 
 VERDICT_STATE = {
@@ -101,16 +111,12 @@ def fan_out(
                 out.lifecycle.append(lifecycle)
         if verdict is not Verdict.FIRE or event is None:
             continue
-        body = build_body(
-            type_=trigger.type,
-            now=at,
-            event=event_public(event, now=at),
-            minutes_before=trigger.minutes_before,
-            scheduled_for=trigger.due_at,
-            late_by_seconds=late,
-        )
+        bodies: dict[str, str] = {}  # format -> body: built once per trigger and format
         for sub in audience.get((trigger.type, event.channel), ()):
             out.subscribers[sub.id] = sub
+            body = bodies.get(sub.format)
+            if body is None:
+                body = bodies[sub.format] = _body(sub.format, trigger, event, at=at, late=late)
             out.deliveries.append(
                 {
                     "id": delivery_id(trigger.id, trigger.generation, sub.id),
@@ -131,3 +137,19 @@ def fan_out(
                 }
             )
     return out
+
+
+def _body(format_: str, trigger: Trigger, event: Event, *, at: datetime, late: float) -> str:
+    """What ``trigger`` of ``event`` sends to subscriptions of ``format_``."""
+    if format_ == WebhookFormat.STANDARD:
+        return build_body(
+            type_=trigger.type,
+            now=at,
+            event=event_public(event, now=at),
+            minutes_before=trigger.minutes_before,
+            scheduled_for=trigger.due_at,
+            late_by_seconds=late,
+        )
+    moved = bool(trigger.detail and trigger.detail.get("moved"))
+    notice = event_notice(trigger.type, event, minutes_before=trigger.minutes_before, moved=moved)
+    return chat_body(format_, notice)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from scheduler.models import Delivery, Subscription
+from scheduler.models import Delivery, Subscription, WebhookFormat
 from scheduler.webhooks.signing import sign_headers, signing_secrets
 
 
@@ -23,6 +23,13 @@ class Message:
 
 
 def signed_headers(delivery: Delivery, sub: Subscription, at: datetime) -> dict[str, str]:
-    """Standard Webhooks headers for ``delivery`` to ``sub``, timestamped ``at``."""
+    """Standard Webhooks headers for ``delivery`` to ``sub``, timestamped ``at``.
+
+    A chat-format webhook (Slack, Discord, Teams) is not signed: those platforms
+    authenticate by the secret URL and ignore signatures. It keeps ``webhook-id``,
+    the same on every attempt, for anyone who logs or relays it.
+    """
+    if sub.format != WebhookFormat.STANDARD:
+        return {"webhook-id": delivery.id}
     secrets = signing_secrets(sub.secret, sub.previous_secret, sub.previous_secret_expires_at, at)
     return sign_headers(msg_id=delivery.id, timestamp=at, body=delivery.payload, secrets_=secrets)

@@ -281,12 +281,15 @@ class EventService:
                 event_store.save(session, event)
                 if any(before[k] != after[k] for k in ("start_utc", "end_utc", "reminders")):
                     await self._replan(session, event)
+                moved = any(before[k] != after[k] for k in ("start_utc", "end_utc"))
                 await trigger_store.add_immediate(
                     session,
                     trigger_id=trigger_id(event.id, EventType.UPDATED, sequence=event.sequence),
                     event_id=event.id,
                     type_=EventType.UPDATED,
                     now=now,
+                    # chat messages say "was moved to ..." rather than "was changed"
+                    detail={"moved": True} if moved else None,
                 )
                 await self.changes.record(session, ChangeKind.UPDATED, event.id)
         if changed:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from pydantic import ValidationError
 
-from scheduler.calendar.reading import Reading, Refusal, SourceEvent, read_calendar
+from scheduler.calendar.imported import Reading, Refusal, SourceEvent
+from scheduler.calendar.reading import read_calendar
 from scheduler.config import Settings
 from scheduler.exceptions import Conflict, InvalidInput, NotFound
 from scheduler.models import Event, EventCreate, EventUpdate, ImportIds, ImportReport, ImportSkip
@@ -103,8 +104,7 @@ class ImportService:
                     raise result
                 else:
                     tally.created.append(result)
-        if prune:
-            await self._prune(source, keys, tally)
+        await self._take_out(source, reading, set(keys), prune, tally)
         return tally.report(source)
 
     async def _create(self, event: SourceEvent, source: str, channel: str | None) -> str:
@@ -149,14 +149,25 @@ class ImportService:
             return
         tally.updated.append(ours.id)
 
-    async def _prune(self, source: str, keys: list[str], tally: _Tally) -> None:
+    async def _take_out(
+        self, source: str, reading: Reading, keys: set[str], prune: bool, tally: _Tally
+    ) -> None:
+        """Cancel what the file took out: an occurrence a recurring event whose
+        occurrences were all read no longer yields (always), and, with ``prune``,
+        the events of a UID no longer in the file at all. Past events stay."""
         async with self.events.db.session() as session:
-            gone = await event_store.imported_not_in(session, source, keys, now=self.clock())
-        for event_id in gone:
+            ours = await event_store.imported_open(session, source, now=self.clock())
+        for event_id, key in ours:
+            if key in keys:
+                continue
+            uid = key[: len(key) // 2]
+            vanished = uid in reading.complete
+            if not vanished and not (prune and uid not in reading.uids):
+                continue
             try:
                 await self.events.cancel(event_id)
             except (Conflict, NotFound):
-                continue  # cancelled or deleted meanwhile: nothing left to prune
+                continue  # cancelled or deleted meanwhile: nothing left to take out
             tally.cancelled.append(event_id)
 
 
@@ -168,7 +179,12 @@ def _changes(ours: Event, event: SourceEvent, channel: str | None) -> dict[str, 
             changes[name] = getattr(event, name)
     if channel is not None and ours.channel != channel:
         changes["channel"] = channel
-    moved = (ours.start_utc, ours.end_utc) != (event.start, event.end)
+    # compared in UTC: an aware time in a repeated (fall-back) hour never equals
+    # one in another zone (PEP 495), so the same instant would read as moved
+    moved = (ours.start_utc, ours.end_utc) != (
+        event.start.astimezone(UTC),
+        event.end.astimezone(UTC),
+    )
     if moved or ours.timezone != event.timezone:
         changes.update(
             timezone=event.timezone,

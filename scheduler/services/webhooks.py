@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from scheduler.config import Settings
@@ -25,6 +25,7 @@ from scheduler.models import (
     Subscription,
     SubscriptionCreate,
     SubscriptionUpdate,
+    WebhookFormat,
 )
 from scheduler.models.changes import Change, ChangeKind
 from scheduler.services.publishing import ChangePublisher
@@ -33,6 +34,7 @@ from scheduler.store import subscriptions as subscription_store
 from scheduler.store.changes import this_process
 from scheduler.store.database import Database, Session
 from scheduler.timezones import Clock
+from scheduler.webhooks.chat import chat_body, ping_notice
 from scheduler.webhooks.payloads import build_body
 from scheduler.webhooks.signing import generate_secret
 from scheduler.webhooks.targets import check_target
@@ -88,6 +90,7 @@ class WebhookService:
         sub = Subscription(
             url=data.url,
             types=list(data.types),
+            format=data.format,
             channel=data.channel,
             description=data.description,
             secret=generate_secret(),
@@ -113,7 +116,7 @@ class WebhookService:
         self, sub_id: str, data: SubscriptionUpdate, *, if_match: str | None = None
     ) -> Subscription:
         fields = data.model_dump(exclude_unset=True)
-        for required in ("url", "types", "active"):
+        for required in ("url", "types", "active", "format"):
             if required in fields and fields[required] is None:
                 raise InvalidInput(f"{required} cannot be removed", field=required)
         if "url" in fields:
@@ -164,7 +167,7 @@ class WebhookService:
             id=f"msg_ping_{uuid.uuid4().hex}",
             subscription_id=sub.id,
             type=PING_TYPE,
-            payload=build_body(type_=PING_TYPE, now=now, event=None, extra={"webhook_id": sub.id}),
+            payload=_ping_body(sub, now),
             state=DeliveryState.PENDING.value,
             # due a little later: the attempt below claims it by id at once, and a
             # drain running meanwhile must not take it from this request (its answer
@@ -214,3 +217,11 @@ class WebhookService:
         if self.dispatcher is not None:
             await self.dispatcher.attempt_now(delivery_id)
         return await self.delivery(sub_id, delivery_id)
+
+
+def _ping_body(sub: Subscription, now: datetime) -> str:
+    """``webhook.ping`` in the webhook's format (a chat channel gets a line saying
+    it is connected)."""
+    if sub.format == WebhookFormat.STANDARD:
+        return build_body(type_=PING_TYPE, now=now, event=None, extra={"webhook_id": sub.id})
+    return chat_body(sub.format, ping_notice(list(sub.types), sub.channel))

@@ -65,8 +65,9 @@ def state_clause(state: State, now: datetime) -> ColumnElement[bool]:
 
 def has_tag(tag: str) -> ColumnElement[bool]:
     """SQL for "``tag`` is among the event's tags": the JSON list's text holds
-    ``"tag"`` (tags are letters, digits, ``-`` and ``_``: no quote, no wildcard)."""
-    return cast(col(Event.tags), String).like(f'%"{tag}"%')
+    ``"tag"`` (tags hold no quote; ``_``, a LIKE wildcard, is escaped)."""
+    escaped = tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return cast(col(Event.tags), String).like(f'%"{escaped}"%', escape="\\")
 
 
 async def add(session: AsyncSession, event: Event) -> Event:
@@ -172,11 +173,11 @@ async def imported(session: AsyncSession, source: str, keys: Collection[str]) ->
     return found
 
 
-async def imported_not_in(
-    session: AsyncSession, source: str, keys: Collection[str], *, now: datetime
-) -> list[str]:
-    """Ids of events imported from ``source``, not cancelled and not yet ended,
-    whose key is not among ``keys`` (what a pruning import cancels)."""
+async def imported_open(
+    session: AsyncSession, source: str, *, now: datetime
+) -> list[tuple[str, str]]:
+    """(id, import key) of the events imported from ``source`` that are neither
+    cancelled nor over: what an import may take out."""
     rows = await session.execute(
         select(col(Event.id), col(Event.import_key)).where(
             col(Event.import_source) == source,
@@ -184,8 +185,7 @@ async def imported_not_in(
             col(Event.end_utc) > now,
         )
     )
-    keep = set(keys)
-    return [event_id for event_id, key in rows.all() if key not in keep]
+    return [(event_id, key) for event_id, key in rows.all() if key]
 
 
 async def channels(session: AsyncSession) -> list[str]:

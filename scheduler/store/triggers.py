@@ -163,14 +163,28 @@ def _may_rearm(row: Trigger) -> bool:
 
 
 async def add_immediate(
-    session: AsyncSession, *, trigger_id: str, event_id: str, type_: EventType, now: datetime
+    session: AsyncSession,
+    *,
+    trigger_id: str,
+    event_id: str,
+    type_: EventType,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
 ) -> None:
-    """A trigger due at once (``event.updated``, ``event.cancelled``, operator start/end)."""
+    """A trigger due at once (``event.updated``, ``event.cancelled``, operator start/end);
+    ``detail`` says more about it (an update that moved the event)."""
     existing = await session.get(Trigger, trigger_id)
     if existing is not None:
         return
     session.add(
-        Trigger(id=trigger_id, event_id=event_id, type=type_.value, due_at=now, state="pending")
+        Trigger(
+            id=trigger_id,
+            event_id=event_id,
+            type=type_.value,
+            due_at=now,
+            state="pending",
+            detail=detail,
+        )
     )
     await session.flush()
 

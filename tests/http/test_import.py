@@ -250,3 +250,109 @@ async def test_times_in_a_dst_gap_or_fold_are_read_as_calendar_apps_read_them(
     assert events["In the gap"]["start"] == "2019-03-31T03:30:00+02:00"
     assert events["In the fold"]["start_utc"] == "2018-10-28T00:30:00Z"
     assert events["In the fold"]["start"] == "2018-10-28T02:30:00+02:00"
+
+
+def calendar(*vevents: str, head: str = "") -> bytes:
+    body = "".join(f"BEGIN:VEVENT\r\n{v.strip()}\r\nEND:VEVENT\r\n" for v in vevents)
+    text = f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test//EN\r\n{head}{body}END:VCALENDAR\r\n"
+    return text.replace("\n\r\n", "\r\n").replace("\r\r", "\r").encode()
+
+
+def vevent(uid: str, *lines: str) -> str:
+    return "\r\n".join([f"UID:{uid}", "SUMMARY:Show", *lines])
+
+
+async def test_recurrence_bombs_are_refused_or_capped_quickly(client: Client) -> None:
+    data = calendar(
+        vevent(
+            "minutely", "DTSTART:20180601T100000Z", "DTEND:20180601T100030Z", "RRULE:FREQ=MINUTELY"
+        ),
+        vevent("hourly", "DTSTART:20180601T100000Z", "DTEND:20180601T103000Z", "RRULE:FREQ=HOURLY"),
+    )
+    report = await import_file(client, data)
+    skipped = reasons(report)
+    assert "FREQ=MINUTELY is not a broadcast schedule" in skipped["minutely"]
+    assert "only its first 1000 occurrences" in skipped["hourly"]
+    assert report["created"] == 1000
+
+
+async def test_times_that_overflow_skip_their_event_not_the_file(client: Client) -> None:
+    data = calendar(
+        vevent("far", "DTSTART:99991231T233000Z", "DTEND:99991231T235900Z"),
+        vevent("long", "DTSTART:20180601T100000Z", "DURATION:P99999999W"),
+        vevent("fine", "DTSTART:20180601T100000Z", "DTEND:20180601T110000Z"),
+        head="X-WR-TIMEZONE:Pacific/Kiritimati\r\n",
+    )
+    report = await import_file(client, data)
+    assert report["created"] == 1
+    assert set(reasons(report)) == {"far", "long"}
+
+
+async def test_a_prune_spares_what_the_file_still_has_and_says_why_a_rule_was_dropped(
+    client: Client,
+) -> None:
+    weekly = "RRULE:FREQ=WEEKLY;COUNT=3"
+    first = calendar(
+        vevent("single", "DTSTART:20180601T100000Z", "DTEND:20180601T110000Z"),
+        vevent("weekly", "DTSTART:20180602T100000Z", "DTEND:20180602T110000Z", weekly),
+    )
+    assert (await import_file(client, first))["created"] == 4
+    broken = calendar(
+        vevent("single", "DTSTART;VALUE=DATE:20180601"),
+        vevent(
+            "weekly", "DTSTART:20180602T100000Z", "DTEND:20180602T110000Z", "RRULE:FREQ=WEEKLYY"
+        ),
+    )
+    report = await import_file(client, broken, "?prune=true")
+    assert report["cancelled"] == 0
+    assert "RRULE" in reasons(report)["weekly"] and "all-day" in reasons(report)["single"]
+    # an occurrence the rule no longer yields is taken out, prune or not
+    exdate = "EXDATE:20180609T100000Z"
+    fewer = calendar(
+        vevent("single", "DTSTART:20180601T100000Z", "DTEND:20180601T110000Z"),
+        vevent("weekly", "DTSTART:20180602T100000Z", "DTEND:20180602T110000Z", weekly, exdate),
+    )
+    report = await import_file(client, fewer)
+    assert (report["cancelled"], report["unchanged"]) == (1, 3)
+    cancelled = [e for e in await all_events(client) if e["status"] == "cancelled"]
+    assert [e["start_utc"] for e in cancelled] == ["2018-06-09T10:00:00Z"]
+
+
+async def test_times_in_the_repeated_hour_import_again_unchanged(client: Client) -> None:
+    data = calendar(
+        vevent(
+            "fold",
+            "DTSTART;TZID=Europe/Brussels:20181028T023000",
+            "DTEND;TZID=Europe/Brussels:20181028T033000",
+        ),
+        vevent(
+            "fold-weekly",
+            'DTSTART;TZID="W. Europe Standard Time":20181028T023000',
+            'DTEND;TZID="W. Europe Standard Time":20181028T033000',
+            "RRULE:FREQ=WEEKLY;COUNT=2",
+        ),
+    )
+    assert (await import_file(client, data))["created"] == 3
+    again = await import_file(client, data)
+    assert (again["updated"], again["unchanged"]) == (0, 3)
+
+
+async def test_a_repeated_summary_takes_the_first_and_an_unknown_tzid_says_so(
+    client: Client,
+) -> None:
+    data = calendar(
+        vevent(
+            "twice",
+            "SUMMARY:Second",
+            "DTSTART:20180601T100000Z",
+            "DTEND:20180601T110000Z",
+        ),
+        vevent(
+            "outlook-name",
+            'DTSTART;TZID="(UTC+01:00) Amsterdam, Berlin, Bern":20180601T100000',
+            'DTEND;TZID="(UTC+01:00) Amsterdam, Berlin, Bern":20180601T110000',
+        ),
+    )
+    report = await import_file(client, data)
+    assert [e["title"] for e in await all_events(client)] == ["Show"]
+    assert "names no time zone this server knows" in reasons(report)["outlook-name"]

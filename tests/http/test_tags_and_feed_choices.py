@@ -40,6 +40,11 @@ async def test_tags_are_kept_listed_and_filtered(client: Client) -> None:
     resp = await client.get("/api/events?tag=press")
     assert [e["title"] for e in (await resp.json())["items"]] == ["Press briefing"]
 
+    # "_" is a wildcard to SQL's LIKE; a tag holding it matches only itself
+    await create(client, title="Hyphen", tags=["a-b"])
+    for tag in ("a_b", "a__"):
+        resp = await client.get(f"/api/events?tag={tag}")
+        assert (await resp.json())["items"] == []
     resp = await client.patch(f"/api/events/{press['id']}", json={"tags": []}, headers=AUTH)
     changed = await resp.json()
     assert changed["tags"] == [] and changed["sequence"] == 1

@@ -27,7 +27,13 @@ FEED = (
     f"DTEND;TZID=Europe/Brussels:{DAY}T193000\r\n"
     "RRULE:FREQ=WEEKLY;COUNT=3\r\nSUMMARY:Weekly show\r\nEND:VEVENT\r\n"
     f"BEGIN:VEVENT\r\nUID:allday@example.org\r\nDTSTART;VALUE=DATE:{DAY}\r\n"
-    "SUMMARY:Holiday\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    "SUMMARY:Holiday\r\nEND:VEVENT\r\n"
+    # larger than one network read: a URL import must read to the end
+    + "X-PAD:"
+    + "x" * 60
+    + "\r\n" * 1
+    + ("X-PAD:" + "x" * 60 + "\r\n") * 3000
+    + "END:VCALENDAR\r\n"
 ).encode()
 
 

@@ -1,0 +1,68 @@
+"""What an import reads from a calendar file: each event (or occurrence) with
+the key it is found again by, and what was refused with the reason."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from scheduler.timezones import isoformat_utc
+
+
+@dataclass(frozen=True)
+class SourceEvent:
+    """One event (or one occurrence of a recurring one) as the file has it."""
+
+    uid: str
+    recurrence_id: datetime | None  # UTC, for an occurrence of a recurring event
+    title: str
+    description: str | None
+    location: str | None
+    stream_url: str | None
+    timezone: str  # IANA
+    start: datetime  # aware, in ``timezone``
+    end: datetime
+    cancelled: bool
+
+    @property
+    def key(self) -> str:
+        """What identifies it across imports: its UID and, for an occurrence, the
+        instant it was planned at (hashed: UIDs can be long). The first half is
+        the UID's own (:func:`uid_key`), so all of a UID's events are found by it."""
+        rid = isoformat_utc(self.recurrence_id) if self.recurrence_id else ""
+        return uid_key(self.uid) + _hash(f"{self.uid}\n{rid}")
+
+    @property
+    def label(self) -> str:
+        return (
+            f"{self.uid} ({isoformat_utc(self.recurrence_id)})" if self.recurrence_id else self.uid
+        )
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def uid_key(uid: str) -> str:
+    """The first half of an imported event's key: its UID's, whatever the occurrence."""
+    return _hash(uid)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    uid: str
+    recurrence_id: str | None
+    reason: str
+
+
+@dataclass
+class Reading:
+    events: list[SourceEvent] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    #: the :func:`uid_key` of every UID in the file, refused or not (a prune
+    #: spares them all)
+    uids: set[str] = field(default_factory=set)
+    #: recurring UIDs whose occurrences in the window were all read: one of
+    #: theirs the file no longer yields was taken out of the series
+    complete: set[str] = field(default_factory=set)
