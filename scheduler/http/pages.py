@@ -15,7 +15,7 @@ import re
 
 from aiohttp import web
 
-from scheduler.exceptions import NotFound
+from scheduler.exceptions import NotFound, StoreUnavailable
 from scheduler.http.calendar import base_url
 from scheduler.http.keys import ASSETS, PUBLIC_PAGES, SETTINGS
 from scheduler.http.spec import Answer, Api, Param
@@ -57,6 +57,11 @@ NOT_MODIFIED = Answer("Not modified since the ETag sent", headers=DOCUMENTED_HEA
 NOT_FOUND_PAGE = Answer(
     "A page saying what was not found", media_type=HTML, schema={"type": "string"}
 )
+UNAVAILABLE_PAGE = Answer(
+    "The database cannot be read and the page is not kept (Retry-After)",
+    media_type=HTML,
+    schema={"type": "string"},
+)
 BAD_PAGE = Answer(
     "A page saying what is wrong with the query", media_type=HTML, schema={"type": "string"}
 )
@@ -93,14 +98,35 @@ def _answer(request: web.Request, kept: Kept, *, embed: bool = False) -> web.Res
     return web.Response(body=kept.body, headers=headers, content_type=HTML, charset="utf-8")
 
 
-def _missing(request: web.Request, status: int, heading: str, message: str) -> web.Response:
+def _missing(
+    request: web.Request,
+    status: int,
+    heading: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     body = request.app[PUBLIC_PAGES].missing(Missing(heading, message), base_url=base_url(request))
     return web.Response(
         status=status,
         body=body,
-        headers={**_PAGE_HEADERS, "Cache-Control": "no-store"},
+        headers={**_PAGE_HEADERS, "Cache-Control": "no-store", **(headers or {})},
         content_type=HTML,
         charset="utf-8",
+    )
+
+
+#: seconds a browser is asked to wait before trying a page again in an outage
+RETRY_AFTER = 5
+
+
+def _unavailable(request: web.Request) -> web.Response:
+    """The database cannot be read and the page is not kept: say so, as a page."""
+    return _missing(
+        request,
+        503,
+        "Temporarily unavailable",
+        "The schedule cannot be read right now. Please try again in a few seconds.",
+        {"Retry-After": str(RETRY_AFTER)},
     )
 
 
@@ -122,6 +148,8 @@ async def _schedule(request: web.Request, channel: str | None, *, embed: bool) -
         )
     except NotFound:
         return _no_channel(request, channel or "")
+    except StoreUnavailable:
+        return _unavailable(request)
     return _answer(request, kept, embed=embed)
 
 
@@ -134,7 +162,13 @@ def _filter(request: web.Request) -> str | None:
     "get_schedule_page",
     "The schedule: live now, upcoming by day, recently ended (HTML)",
     parameters=[CHANNEL_FILTER],
-    responses={200: PAGE, 304: NOT_MODIFIED, 400: BAD_PAGE, 404: NOT_FOUND_PAGE},
+    responses={
+        200: PAGE,
+        304: NOT_MODIFIED,
+        400: BAD_PAGE,
+        404: NOT_FOUND_PAGE,
+        503: UNAVAILABLE_PAGE,
+    },
 )
 async def schedule_page(request: web.Request) -> web.Response:
     channel = _filter(request)
@@ -153,7 +187,7 @@ async def schedule_page(request: web.Request) -> web.Response:
     "get_channel_page",
     "One channel's schedule, with its feed's subscribe buttons (HTML)",
     parameters=[CHANNEL_NAME],
-    responses={200: PAGE, 304: NOT_MODIFIED, 404: NOT_FOUND_PAGE},
+    responses={200: PAGE, 304: NOT_MODIFIED, 404: NOT_FOUND_PAGE, 503: UNAVAILABLE_PAGE},
 )
 async def channel_page(request: web.Request) -> web.Response:
     return await _schedule(request, request.match_info["name"], embed=False)
@@ -164,7 +198,13 @@ async def channel_page(request: web.Request) -> web.Response:
     "get_embed_page",
     "The schedule as a compact list for an iframe (HTML)",
     parameters=[CHANNEL_FILTER],
-    responses={200: PAGE, 304: NOT_MODIFIED, 400: BAD_PAGE, 404: NOT_FOUND_PAGE},
+    responses={
+        200: PAGE,
+        304: NOT_MODIFIED,
+        400: BAD_PAGE,
+        404: NOT_FOUND_PAGE,
+        503: UNAVAILABLE_PAGE,
+    },
 )
 async def embed_page(request: web.Request) -> web.Response:
     channel = _filter(request)
@@ -183,7 +223,7 @@ async def embed_page(request: web.Request) -> web.Response:
     "get_channel_embed_page",
     "One channel's schedule as a compact list for an iframe (HTML)",
     parameters=[CHANNEL_NAME],
-    responses={200: PAGE, 304: NOT_MODIFIED, 404: NOT_FOUND_PAGE},
+    responses={200: PAGE, 304: NOT_MODIFIED, 404: NOT_FOUND_PAGE, 503: UNAVAILABLE_PAGE},
 )
 async def channel_embed_page(request: web.Request) -> web.Response:
     return await _schedule(request, request.match_info["name"], embed=True)
@@ -194,7 +234,7 @@ async def channel_embed_page(request: web.Request) -> web.Response:
     "get_event_page",
     "One event: times in its zone and yours, live status, stream and calendar links (HTML)",
     parameters=[EVENT_ID],
-    responses={200: PAGE, 304: NOT_MODIFIED, 404: NOT_FOUND_PAGE},
+    responses={200: PAGE, 304: NOT_MODIFIED, 404: NOT_FOUND_PAGE, 503: UNAVAILABLE_PAGE},
 )
 async def event_page(request: web.Request) -> web.Response:
     try:
@@ -208,6 +248,8 @@ async def event_page(request: web.Request) -> web.Response:
             "No such event",
             "There is no event at this address: it may have been deleted.",
         )
+    except StoreUnavailable:
+        return _unavailable(request)
     return _answer(request, kept)
 
 
