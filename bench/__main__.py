@@ -13,7 +13,19 @@ import time
 
 from bench.common import Options, quiet_logs
 
-NAMES = ("fire", "burst", "feed", "scale", "api", "sse", "read", "create", "import", "pages")
+NAMES = (
+    "fire",
+    "burst",
+    "feed",
+    "scale",
+    "api",
+    "sse",
+    "read",
+    "create",
+    "import",
+    "series",
+    "pages",
+)
 
 
 def main() -> int:

@@ -50,6 +50,10 @@ class Settings(BaseModel):
     import_max_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     import_horizon_days: int = Field(400, ge=1, le=3660)
 
+    series_horizon_days: int = Field(400, ge=1, le=3650)
+    series_max_occurrences: int = Field(1000, ge=1, le=100000)
+    series_extend_seconds: float = Field(3600, gt=0)
+
     scheduler_horizon_seconds: float = Field(60, gt=0)
     scheduler_refill_seconds: float = Field(15, gt=0)
     dispatch_lookahead_seconds: float = Field(2, ge=0)

@@ -23,6 +23,9 @@ from scheduler.exceptions import PreconditionFailed
 
 #: Columns never folded into a tag (a tag is public; these are not).
 SECRET_COLUMNS = frozenset({"secret", "previous_secret"})
+#: Columns the service moves on its own, not a version a writer read: a series'
+#: horizon moves hourly, and an If-Match read before that must still hold.
+HOUSEKEEPING_COLUMNS = frozenset({"materialized_until"})
 
 
 def entity_tag(row: SQLModel) -> str:
@@ -32,7 +35,7 @@ def entity_tag(row: SQLModel) -> str:
     values = {
         name: getattr(row, name, None)
         for name in type(row).model_fields
-        if name not in SECRET_COLUMNS
+        if name not in SECRET_COLUMNS and name not in HOUSEKEEPING_COLUMNS
     }
     digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode())
     return f'"{digest.hexdigest()[:32]}"'

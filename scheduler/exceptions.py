@@ -107,6 +107,16 @@ class InvalidTimeRange(InvalidInput):
     code = "invalid-time-range"
 
 
+class InvalidRule(InvalidInput):
+    """Raised by ``scheduler.series.rules`` for a recurrence rule that cannot be
+    read, is not a broadcast schedule, yields nothing or expands past a limit."""
+
+    code = "invalid-rule"
+
+    def __init__(self, message: str, *, field: str | None = "rrule") -> None:
+        super().__init__(message, field=field)
+
+
 class NotFound(SchedulerError):
     """Raised by services when the thing asked for does not exist (HTTP 404)."""
 
@@ -148,6 +158,13 @@ class Unauthorized(SchedulerError):
     """Raised by the HTTP auth check for a missing or wrong bearer token (HTTP 401)."""
 
     code = "unauthorized"
+
+
+class Overloaded(SchedulerError):
+    """Raised by a service that is already doing as much of some costly work as
+    it allows itself (rule checks of series); retrying shortly works (HTTP 503)."""
+
+    code = "overloaded"
 
 
 class StoreUnavailable(SchedulerError):

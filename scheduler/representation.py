@@ -9,13 +9,24 @@ take their JSON form from :func:`event_public`, so all three agree.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from scheduler.calendar.links import event_links
-from scheduler.models import Event, EventLinks, EventPublic, EventStatus, Trigger, TriggerPublic
+from scheduler.models import (
+    Event,
+    EventLinks,
+    EventPublic,
+    EventStatus,
+    PausePublic,
+    Series,
+    SeriesPause,
+    SeriesPublic,
+    Trigger,
+    TriggerPublic,
+)
 from scheduler.status import Lifecycle, lifecycle
-from scheduler.timezones import isoformat_utc, to_local
+from scheduler.timezones import isoformat_utc, rule_wall_time, to_local
 
 
 def lifecycle_of(event: Event, now: datetime) -> Lifecycle:
@@ -164,6 +175,10 @@ def event_model(
         "sequence": event.sequence,
         "created_at": event.created_at,
         "updated_at": event.updated_at,
+        "series_id": event.series_id,
+        "recurrence_id": event.recurrence_id,
+        "exception": event.exception,
+        "cancel_reason": event.cancel_reason,
     }
     if triggers is not None:
         fields["triggers"] = [trigger_model(t) for t in triggers]
@@ -188,3 +203,43 @@ def event_public(
     """:func:`event_model` as JSON-ready data (webhook payloads, the CLI)."""
     model = event_model(event, now=now, triggers=triggers, base_url=base_url)
     return model.model_dump(mode="json", exclude_unset=True)
+
+
+def series_model(series: Series, *, upcoming: list[Event], now: datetime) -> SeriesPublic:
+    """The API representation of a series and its next occurrences."""
+    start_utc = rule_wall_time(series.timezone, series.start_local).astimezone(UTC)
+    end_utc = rule_wall_time(series.timezone, series.end_local).astimezone(UTC)
+    return SeriesPublic.model_construct(
+        id=series.id,
+        title=series.title,
+        description=series.description,
+        stream_url=series.stream_url,
+        location=series.location,
+        channel=series.channel,
+        timezone=series.timezone,
+        start=to_local(series.timezone, start_utc),
+        end=to_local(series.timezone, end_utc),
+        start_utc=start_utc,
+        end_utc=end_utc,
+        rrule=series.rrule,
+        tags=list(series.tags),
+        reminders=list(series.reminders),
+        status=series.status,  # type: ignore[arg-type]  # a Literal of the stored values
+        sequence=series.sequence,
+        materialized_until=series.materialized_until,
+        created_at=series.created_at,
+        updated_at=series.updated_at,
+        next_occurrences=[event_model(e, now=now) for e in upcoming],
+    )
+
+
+def pause_model(pause: SeriesPause, *, cancelled: int) -> PausePublic:
+    return PausePublic.model_construct(
+        id=pause.id,
+        series_id=pause.series_id,
+        start=pause.start_date,
+        end=pause.end_date,
+        reason=pause.reason,
+        cancelled=cancelled,
+        created_at=pause.created_at,
+    )

@@ -226,6 +226,26 @@ def to_utc(zone_name: str, local: LocalTime) -> datetime:
     return instant
 
 
+def rule_wall_time(zone_name: str, wall: datetime) -> datetime:
+    """``wall`` as an aware time in ``zone_name`` read the way RFC 5545 (3.3.5)
+    reads a recurrence instance: a wall time a spring-forward jump skips takes
+    the offset in force before the jump (Brussels 2027-03-28 02:30 -> 01:30Z),
+    a repeated one its first occurrence. That is PEP 495's ``fold=0``.
+
+    Unlike :func:`to_utc` this never refuses: a rule means "every day at 02:30"
+    even on the day 02:30 does not exist.
+    """
+    return wall.replace(tzinfo=get_zone(zone_name), fold=0)
+
+
+def is_unambiguous_wall_time(zone_name: str, wall: datetime) -> bool:
+    """Whether ``wall`` exists in ``zone_name`` and happens once there (neither
+    skipped nor repeated by a clock change): both readings of PEP 495 agree."""
+    zone = get_zone(zone_name)
+    first = wall.replace(tzinfo=zone, fold=0)
+    return first.utcoffset() == first.replace(fold=1).utcoffset()
+
+
 def to_local(zone_name: str, instant: datetime) -> datetime:
     """The aware wall time in ``zone_name`` at the UTC ``instant``."""
     return instant.astimezone(get_zone(zone_name))

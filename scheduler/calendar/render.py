@@ -49,23 +49,14 @@ class CalendarMeta:
 
 
 @dataclass(frozen=True)
-class Piece:
-    """One event's rendered VEVENT and what the feed needs to know about it.
+class VeventPart:
+    """One rendered VEVENT, kept in two parts: everything but its alarms
+    (``head``, ending with its last property) and its own alarms, so a feed whose
+    subscriber chose other alarms (``?alarms=``) swaps those only."""
 
-    The VEVENT is kept in two parts: everything but its alarms (``head``,
-    which ends with the last property) and its own alarms (``alarms``), so a
-    feed whose subscriber chose other alarms (``?alarms=``) swaps those only.
-    """
-
-    event_id: str
-    version: tuple[int, datetime]  # (sequence, updated_at): re-render when it moves
-    zone: str
-    years: tuple[int, int]
-    updated_at: datetime
     head: bytes
     alarms: bytes
     title: str
-    tags: frozenset[str]
     cancelled: bool
 
     @property
@@ -73,10 +64,45 @@ class Piece:
         return self.head + self.alarms + END_VEVENT
 
     def with_alarms(self, minutes: Sequence[int]) -> bytes:
-        """The VEVENT with these alarms instead of its own (none for a cancelled event)."""
+        """The VEVENT with these alarms instead of its own (none when cancelled)."""
         if self.cancelled or not minutes:
             return self.head + END_VEVENT
         return self.head + b"".join(alarm_block(self.title, m) for m in minutes) + END_VEVENT
+
+
+def vevent_part(
+    vevent: VEvent, title: str, reminders: Sequence[int], cancelled: bool
+) -> VeventPart:
+    """``vevent`` (rendered without alarms) with display alarms ``reminders``
+    minutes before its start, none when ``cancelled``."""
+    rendered = vevent.to_ical()
+    assert rendered.endswith(END_VEVENT)
+    alarms = b"" if cancelled else b"".join(alarm_block(title, m) for m in reminders)
+    return VeventPart(rendered[: -len(END_VEVENT)], alarms, title, cancelled)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One event's (or one series') rendered VEVENTs and what the feed needs to
+    know about them."""
+
+    event_id: str
+    version: tuple[int, datetime]  # (sequence, updated_at): re-render when it moves
+    zone: str
+    years: tuple[int, int]
+    updated_at: datetime
+    vevents: tuple[VeventPart, ...]
+    tags: frozenset[str] = frozenset()
+    #: other zones its body names (a series' exceptions moved to another zone)
+    more_zones: tuple[tuple[str, tuple[int, int]], ...] = ()
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(v.body for v in self.vevents)
+
+    def with_alarms(self, minutes: Sequence[int]) -> bytes:
+        """The VEVENTs with these alarms instead of their own."""
+        return b"".join(v.with_alarms(minutes) for v in self.vevents)
 
 
 def event_uid(event_id: str, domain: str) -> str:
@@ -102,9 +128,20 @@ def _description(event: Event) -> str:
     return "\n\n".join(parts)
 
 
-def render_vevent(event: Event, *, uid_domain: str) -> Piece:
+def render_vevent(
+    event: Event,
+    *,
+    uid_domain: str,
+    uid: str | None = None,
+    recurrence: tuple[str, datetime] | None = None,
+) -> Piece:
+    """The event's VEVENT. With ``uid`` and ``recurrence`` (zone, wall time as the
+    rule names the instance) it is an override of that instance of a series."""
     vevent = VEvent()
-    vevent.add("UID", event_uid(event.id, uid_domain))
+    vevent.add("UID", uid or event_uid(event.id, uid_domain))
+    if recurrence is not None:
+        zone, wall = recurrence
+        vevent.add("RECURRENCE-ID", wall, parameters={"TZID": zone})
     vevent.add("DTSTAMP", event.updated_at)
     vevent.add("CREATED", event.created_at)
     vevent.add("LAST-MODIFIED", event.updated_at)
@@ -140,10 +177,7 @@ def render_vevent(event: Event, *, uid_domain: str) -> Piece:
         vevent.add("X-BROADCAST-ACTUAL-START", isoformat_utc(event.actual_start))
     if event.actual_end is not None:
         vevent.add("X-BROADCAST-ACTUAL-END", isoformat_utc(event.actual_end))
-    cancelled = event.status == CANCELLED
-    alarms = b"" if cancelled else b"".join(alarm_block(event.title, m) for m in event.reminders)
-    rendered = vevent.to_ical()
-    assert rendered.endswith(END_VEVENT)
+    part = vevent_part(vevent, event.title, event.reminders, event.status == CANCELLED)
     years = (
         min(event.start_local.year, event.start_utc.year),
         max(event.end_local.year, event.end_utc.year),
@@ -154,11 +188,8 @@ def render_vevent(event: Event, *, uid_domain: str) -> Piece:
         event.timezone,
         years,
         event.updated_at,
-        rendered[: -len(END_VEVENT)],
-        alarms,
-        event.title,
+        (part,),
         frozenset(event.tags),
-        cancelled,
     )
 
 
@@ -166,8 +197,9 @@ def zone_windows(pieces: Iterable[Piece]) -> dict[str, tuple[int, int]]:
     """For each zone the feed uses, the first and last year of its events."""
     windows: dict[str, tuple[int, int]] = {}
     for piece in pieces:
-        first, last = windows.get(piece.zone, piece.years)
-        windows[piece.zone] = (min(first, piece.years[0]), max(last, piece.years[1]))
+        for zone, years in ((piece.zone, piece.years), *piece.more_zones):
+            first, last = windows.get(zone, years)
+            windows[zone] = (min(first, years[0]), max(last, years[1]))
     return windows
 
 

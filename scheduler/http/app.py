@@ -21,7 +21,17 @@ from aiohttp import web
 from scheduler.auth import load_or_create_tokens
 from scheduler.config import Settings
 from scheduler.exceptions import StoreUnavailable
-from scheduler.http import calendar, events, imports, live, openapi, pages, service, webhooks
+from scheduler.http import (
+    calendar,
+    events,
+    imports,
+    live,
+    openapi,
+    pages,
+    series,
+    service,
+    webhooks,
+)
 from scheduler.http.keys import (
     API_TOKENS,
     ASSETS,
@@ -36,7 +46,9 @@ from scheduler.http.keys import (
     LIVE,
     METRICS,
     PAGES,
+    PAUSES,
     PUBLIC_PAGES,
+    SERIES,
     SETTINGS,
     STATUS,
     WEBHOOKS,
@@ -54,6 +66,9 @@ from scheduler.services.imports import ImportService
 from scheduler.services.live import LiveHub
 from scheduler.services.public_pages import PublicPages
 from scheduler.services.routing import route
+from scheduler.services.series import SeriesService
+from scheduler.services.series_extension import SeriesExtension
+from scheduler.services.series_pauses import SeriesPauses
 from scheduler.services.status_view import RELOAD_SECONDS as STATUS_RELOAD_SECONDS
 from scheduler.services.status_view import StatusView
 from scheduler.services.webhooks import WebhookService
@@ -81,6 +96,8 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[BUS] = ChangeBus(db, this_process(settings.replica_id))
     app[EVENTS] = EventService(db, settings, clock)
     app[IMPORTS] = ImportService(app[EVENTS], settings, clock)
+    app[SERIES] = SeriesService(app[EVENTS])
+    app[PAUSES] = SeriesPauses(app[SERIES])
     app[FEEDS] = FeedService(db, settings, clock, app[METRICS])
     claim_ahead = timedelta(seconds=settings.scheduler_horizon_seconds)
     app[PAGES] = EventPages(app[EVENTS], clock, claim_ahead=claim_ahead)
@@ -119,6 +136,23 @@ async def _keep_status_view(view: StatusView, stop: asyncio.Event) -> None:
             pause = DB_RETRY_FIRST
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), pause)
+
+
+async def _keep_series_extended(
+    service: SeriesExtension, period: float, stop: asyncio.Event
+) -> None:
+    """Extend every series as time passes, at start and every ``period`` seconds,
+    until ``stop`` is set. Replicas may all do it: the store skips occurrences
+    another one stored first."""
+    while not stop.is_set():
+        try:
+            added = await service.extend_due()
+            if added:
+                logger.info("series extended: %d occurrences", added, extra={"action": "series"})
+        except Exception:
+            logger.exception("extending series failed", extra={"action": "series"})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), period)
 
 
 async def _upgrade_when_reachable(db: Database) -> None:
@@ -169,6 +203,13 @@ async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
         await app[BUS].start()
         keeping.append(
             asyncio.get_running_loop().create_task(_keep_status_view(app[STATUS], stopping))
+        )
+        keeping.append(
+            asyncio.get_running_loop().create_task(
+                _keep_series_extended(
+                    SeriesExtension(app[SERIES]), settings.series_extend_seconds, stopping
+                )
+            )
         )
         await dispatcher.start()  # a second dispatcher on one SQLite file stops here
 
@@ -240,6 +281,6 @@ def create_app(
     app.on_shutdown.append(close_streams)
     app.on_response_prepare.append(name_server)  # no library versions on any response
     # pages last: /events/{id} must not take /events/{id}.ics from the calendar routes
-    for module in (events, imports, live, webhooks, calendar, service, openapi, pages):
+    for module in (events, series, imports, live, webhooks, calendar, service, openapi, pages):
         app.add_routes(module.routes)
     return app

@@ -24,7 +24,7 @@ from scheduler.http.spec import (
     json_model,
     problem,
 )
-from scheduler.inputs import clean_text, parse_count
+from scheduler.inputs import clean_text, looks_like_id, parse_count
 from scheduler.models import (
     CHANNEL_PATTERN,
     TAG_PATTERN,
@@ -86,7 +86,7 @@ def _instant(request: web.Request, name: str) -> datetime | None:
         raise err.for_field(name) from None
 
 
-def _limit(request: web.Request) -> int | None:
+def page_limit(request: web.Request) -> int | None:
     raw = request.query.get("limit")
     if raw is None:
         return None
@@ -95,7 +95,7 @@ def _limit(request: web.Request) -> int | None:
     )
 
 
-def _cursor(request: web.Request) -> str | None:
+def page_cursor(request: web.Request) -> str | None:
     cursor = request.query.get("cursor")
     if cursor == "":  # as for every other filter: an empty value is a mistake, not "none"
         raise InvalidInput(
@@ -117,16 +117,33 @@ def _filters(request: web.Request) -> EventFilter:
     tag = request.query.get("tag")
     if tag is not None and not _TAG.match(tag):
         raise InvalidInput("a tag is 1-32 lowercase letters, digits, '-' or '_'", field="tag")
+    series = request.query.get("series")
+    if series is not None and not looks_like_id(series):
+        raise InvalidInput("is not a series id", field="series")
     return EventFilter(
         ends_after=_instant(request, "from"),
         starts_before=_instant(request, "to"),
         state=State(state) if state else None,
         channel=channel,
         tag=tag,
+        series_id=series,
     )
 
 
-def _if_match(request: web.Request) -> str | None:
+def idempotency_key(request: web.Request) -> str | None:
+    """The ``Idempotency-Key`` header, checked (1-255 characters, no control ones)."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None:
+        if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+            raise InvalidInput(
+                f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
+                field="Idempotency-Key",
+            )
+        clean_text(key, field="Idempotency-Key")
+    return key
+
+
+def if_match_of(request: web.Request) -> str | None:
     return request.headers.get("If-Match")
 
 
@@ -163,14 +180,7 @@ def _tagged(body: EventPublic, event: Event, *, status: int = 200, **headers: st
 )
 async def create_event(request: web.Request) -> web.Response:
     data = await read_model(request, EventCreate)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None:
-        if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
-            raise InvalidInput(
-                f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
-                field="Idempotency-Key",
-            )
-        clean_text(key, field="Idempotency-Key")
+    key = idempotency_key(request)
     created = await request.app[EVENTS].create(data, idempotency_key=key)
     event = created.event
     # the create hands back the triggers it stored: no second read
@@ -203,6 +213,12 @@ async def create_event(request: web.Request) -> web.Response:
             "tag", "query", "Only events with this tag", {"type": "string", "pattern": TAG_PATTERN}
         ),
         Param(
+            "series",
+            "query",
+            "Only the occurrences of this series",
+            {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+        ),
+        Param(
             "cursor",
             "query",
             "next_cursor of the previous page",
@@ -224,8 +240,8 @@ async def create_event(request: web.Request) -> web.Response:
 async def list_events(request: web.Request) -> web.Response:
     page = await request.app[PAGES].listing(
         _filters(request),
-        cursor=_cursor(request),
-        limit=_limit(request),
+        cursor=page_cursor(request),
+        limit=page_limit(request),
         base_url=base_url(request),
     )
     if request.headers.get("If-None-Match") == page.etag:
@@ -263,7 +279,7 @@ async def get_event(request: web.Request) -> web.Response:
 async def update_event(request: web.Request) -> web.Response:
     data = await read_model(request, EventUpdate)
     event = await request.app[EVENTS].update(
-        request.match_info["id"], data, if_match=_if_match(request)
+        request.match_info["id"], data, if_match=if_match_of(request)
     )
     return _tagged(await _view(request, event), event)
 
@@ -277,7 +293,8 @@ async def update_event(request: web.Request) -> web.Response:
     responses={200: Answer("The cancelled event", EventPublic, headers=ETAG), **WRITE_ERRORS},
 )
 async def cancel_event(request: web.Request) -> web.Response:
-    event = await request.app[EVENTS].cancel(request.match_info["id"], if_match=_if_match(request))
+    event_id, if_match = request.match_info["id"], if_match_of(request)
+    event = await request.app[EVENTS].cancel(event_id, if_match=if_match)
     return _tagged(await _view(request, event), event)
 
 
@@ -287,8 +304,12 @@ async def cancel_event(request: web.Request) -> web.Response:
     "Delete an event",
     secured=True,
     parameters=[EVENT_ID, IF_MATCH],
-    responses={204: Answer("Deleted"), **WRITE_ERRORS},
+    responses={
+        204: Answer("Deleted"),
+        **WRITE_ERRORS,
+        409: problem("An occurrence of a series: cancel it, or delete the series"),
+    },
 )
 async def delete_event(request: web.Request) -> web.Response:
-    await request.app[EVENTS].delete(request.match_info["id"], if_match=_if_match(request))
+    await request.app[EVENTS].delete(request.match_info["id"], if_match=if_match_of(request))
     return web.Response(status=204)

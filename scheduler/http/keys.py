@@ -15,6 +15,8 @@ from scheduler.services.health import HealthService
 from scheduler.services.imports import ImportService
 from scheduler.services.live import LiveHub
 from scheduler.services.public_pages import PublicPages
+from scheduler.services.series import SeriesService
+from scheduler.services.series_pauses import SeriesPauses
 from scheduler.services.status_view import StatusView
 from scheduler.services.webhooks import WebhookService
 from scheduler.store.database import Database
@@ -38,3 +40,5 @@ HEALTH = web.AppKey("health", HealthService)
 BUS = web.AppKey("bus", ChangeBus)
 PUBLIC_PAGES = web.AppKey("public_pages", PublicPages)
 ASSETS = web.AppKey("assets", Assets)
+SERIES = web.AppKey("series", SeriesService)
+PAUSES = web.AppKey("pauses", SeriesPauses)

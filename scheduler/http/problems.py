@@ -21,6 +21,7 @@ from scheduler.exceptions import (
     Conflict,
     InvalidInput,
     NotFound,
+    Overloaded,
     PreconditionFailed,
     SchedulerError,
     StoreUnavailable,
@@ -41,6 +42,7 @@ _STATUS: list[tuple[type[SchedulerError], int]] = [
     (Unauthorized, 401),
     (StoreUnavailable, 503),
     (TooLarge, 413),
+    (Overloaded, 503),
 ]
 
 _TITLES = {

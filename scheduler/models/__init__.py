@@ -19,6 +19,17 @@ from scheduler.models.events import (
     TriggerPublic,
 )
 from scheduler.models.imports import ImportIds, ImportReport, ImportSkip
+from scheduler.models.series import (
+    PauseCreate,
+    PauseList,
+    PausePublic,
+    Series,
+    SeriesCreate,
+    SeriesPage,
+    SeriesPause,
+    SeriesPublic,
+    SeriesUpdate,
+)
 from scheduler.models.service import (
     CalendarLinks,
     FeedLinks,
@@ -74,8 +85,17 @@ __all__ = [
     "ImportSkip",
     "LiveList",
     "Liveness",
+    "PauseCreate",
+    "PauseList",
+    "PausePublic",
     "Problem",
     "Readiness",
+    "Series",
+    "SeriesCreate",
+    "SeriesPage",
+    "SeriesPause",
+    "SeriesPublic",
+    "SeriesUpdate",
     "ServiceStatus",
     "Subscription",
     "SubscriptionCreate",

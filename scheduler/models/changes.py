@@ -31,10 +31,11 @@ class ChangeKind(StrEnum):
     STATE = "state"  # a dispatcher processed a scheduled start or end
     WEBHOOK = "webhook"  # a webhook subscription was created, changed or deleted
     RESYNC = "resync"  # changes may have been missed: anything may have changed
+    SERIES = "series"  # a recurring series changed (its occurrences come as their own)
 
     @property
     def about_event(self) -> bool:
-        return self not in (ChangeKind.WEBHOOK, ChangeKind.RESYNC)
+        return self not in (ChangeKind.WEBHOOK, ChangeKind.RESYNC, ChangeKind.SERIES)
 
 
 #: event changes that take back what a dispatcher prepared for the event
@@ -52,8 +53,8 @@ WITHDRAWING = frozenset(
 @dataclass(frozen=True)
 class Change:
     """One committed change. ``ref_id`` is the event's id, or the webhook's for
-    ``WEBHOOK``; ``event``/``subscription`` are the row as committed (``None``
-    when deleted)."""
+    ``WEBHOOK``, or the series' for ``SERIES``; ``event``/``subscription`` are
+    the row as committed (``None`` when deleted)."""
 
     kind: ChangeKind
     ref_id: str

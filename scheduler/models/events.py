@@ -42,6 +42,9 @@ class Event(SQLModel, table=True):
         ),
         # an imported event is found again by its source and key (imports)
         sa.Index("ux_events_import", "import_source", "import_key", unique=True),
+        # one row per occurrence of a series: two replicas extending the same
+        # series cannot both store it (``store.series``)
+        sa.UniqueConstraint("series_id", "recurrence_id", name="uq_events_series_occurrence"),
     )
 
     id: str = DBField(default_factory=new_id, primary_key=True, max_length=32)
@@ -74,6 +77,23 @@ class Event(SQLModel, table=True):
     #: the file's UID (+ RECURRENCE-ID) it came from (``calendar.reading``)
     import_source: str | None = DBField(default=None, max_length=64)
     import_key: str | None = DBField(default=None, max_length=40)
+    # --- an occurrence of a recurring series (``models.series``); None for one-offs
+    series_id: str | None = DBField(
+        default=None,
+        sa_column=Column(
+            sa.String(32), sa.ForeignKey("series.id", ondelete="CASCADE"), nullable=True
+        ),
+    )
+    #: the occurrence's start as the series rule computed it (UTC): its RECURRENCE-ID
+    recurrence_id: datetime | None = utc_column(nullable=True)
+    #: changed or cancelled on its own: a series change leaves it as it is
+    exception: bool = DBField(
+        default=False, sa_column=Column(sa.Boolean, nullable=False, server_default=sa.false())
+    )
+    #: why it was cancelled, when a pause of its series cancelled it
+    cancel_reason: str | None = DBField(default=None, max_length=500)
+    #: the pause that cancelled it (restored when that pause is deleted)
+    pause_id: str | None = DBField(default=None, max_length=32)
 
 
 class IdempotencyRecord(SQLModel, table=True):
@@ -286,6 +306,14 @@ class EventPublic(BaseModel):
     sequence: int
     created_at: UtcInstant
     updated_at: UtcInstant
+    series_id: str | None = Field(None, description="The series it is an occurrence of")
+    recurrence_id: UtcInstant | None = Field(
+        None, description="Its start as the series rule computed it (its RECURRENCE-ID)"
+    )
+    exception: bool = Field(
+        False, description="An occurrence changed or cancelled on its own: series changes skip it"
+    )
+    cancel_reason: str | None = Field(None, description="Why a pause of its series cancelled it")
     triggers: list[TriggerPublic] = Field(
         default_factory=list, description="When each reminder and notice goes out, and its state"
     )

@@ -114,6 +114,8 @@ class ChangeBus:
                 await self.publish(Change(kind, ref, subscription=subs.get(ref)))
             elif kind is ChangeKind.RESYNC:
                 await self._resync()
+            elif kind is ChangeKind.SERIES:
+                await self.publish(Change(kind, ref))
             else:
                 event = events.get(ref)
                 kind = kind if event is not None else ChangeKind.DELETED

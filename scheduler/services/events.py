@@ -39,6 +39,7 @@ from scheduler.models import (
 from scheduler.models.changes import Change, ChangeKind
 from scheduler.reminders.planning import SCHEDULED_TYPES, plan_schedule, trigger_id
 from scheduler.services.creations import Created, Creations, fingerprint
+from scheduler.services.occurrences import cancelled_trigger_id
 from scheduler.services.publishing import ChangePublisher
 from scheduler.status import CANCELLED, SCHEDULED
 from scheduler.store import events as event_store
@@ -95,7 +96,12 @@ class Page:
 
 
 def encode_cursor(event: Event) -> str:
-    raw = json.dumps([event.start_utc.isoformat(), event.id]).encode()
+    return encode_position(event.start_utc, event.id)
+
+
+def encode_position(at: datetime, row_id: str) -> str:
+    """A keyset position ``(instant, id)`` as an opaque cursor."""
+    raw = json.dumps([at.isoformat(), row_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -228,6 +234,11 @@ class EventService:
                 "updated_at": now,
                 "import_source": imported_as[0] if imported_as else None,
                 "import_key": imported_as[1] if imported_as else None,
+                "series_id": None,
+                "recurrence_id": None,
+                "exception": False,
+                "cancel_reason": None,
+                "pause_id": None,
                 **_time_columns(times),
             },
         )
@@ -274,6 +285,8 @@ class EventService:
             if changed:
                 now = self.clock()
                 await trigger_store.release_prepared(session, now=now, event_id=event.id)
+                if event.series_id is not None:
+                    event.exception = True  # changes to its series leave it as it is
                 event.sequence += 1
                 event.updated_at = now
                 if before["start_utc"] != after["start_utc"]:
@@ -355,13 +368,19 @@ class EventService:
             event.cancelled_at = now
             event.updated_at = now
             event.sequence += 1
+            if event.series_id is not None:
+                event.exception = True  # cancelled on its own: an override in feeds
             event_store.save(session, event)
             await trigger_store.settle_pending(
                 session, event.id, TriggerState.CANCELLED, SCHEDULED_TYPES
             )
             await trigger_store.add_immediate(
                 session,
-                trigger_id=trigger_id(event.id, EventType.CANCELLED),
+                trigger_id=(
+                    cancelled_trigger_id(event)
+                    if event.series_id is not None
+                    else trigger_id(event.id, EventType.CANCELLED)
+                ),
                 event_id=event.id,
                 type_=EventType.CANCELLED,
                 now=now,
@@ -425,6 +444,11 @@ class EventService:
                 async with self.db.session() as session:
                     event = await event_store.require(session, event_id, for_update=True)
                     check_if_match(if_match, event, what="event")
+                    if event.series_id is not None:
+                        raise Conflict(
+                            "this event is an occurrence of a series: cancel it "
+                            f"(POST /api/events/{event_id}/cancel) or delete the series"
+                        )
                     channel = event.channel
                     await event_store.remove(session, event_id)
                     await self.changes.record(session, ChangeKind.DELETED, event_id)

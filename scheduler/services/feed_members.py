@@ -1,6 +1,6 @@
 """Which events a feed holds, kept in memory and moved by changes, not re-queried.
 
-A feed shows the events that end after ``now - feed_past_days`` and are not
+A feed shows the (one-off) events that end after ``now - feed_past_days`` and are not
 cancelled (or were cancelled within ``feed_cancelled_days``), by start, at most
 ``feed_max_events`` (``scheduler.store.feeds`` asks the database the same).
 Reading 10,000 rows to learn that one of them changed cost more than the 100 ms
@@ -82,6 +82,8 @@ class FeedMembers:
         old = self._ids.pop(event_id, None)
         if old is not None:
             del self._members[bisect_left(self._members, old)]
+        if event is not None and event.series_id is not None:
+            return  # an occurrence: its series is shown once, not counted here
         if event is not None and (self.channel is None or event.channel == self.channel):
             member = Member.of(event)
             if self.cut and self._members and member > self._members[-1]:

@@ -19,16 +19,19 @@ from datetime import datetime, timedelta
 from email.utils import format_datetime
 
 from scheduler.calendar.render import CalendarMeta, Piece, render_feed, render_vevent
+from scheduler.calendar.series import render_series
 from scheduler.config import Settings
 from scheduler.metrics import Metrics
 from scheduler.models import Event
 from scheduler.services.events import EventChange
 from scheduler.services.feed_members import FeedMembers
+from scheduler.services.series_feed import plan_master
 from scheduler.services.single_flight import SingleFlight
 from scheduler.status import CANCELLED
 from scheduler.store import events as event_store
+from scheduler.store import series as series_store
 from scheduler.store.database import Database
-from scheduler.store.feeds import feed_events
+from scheduler.store.feeds import feed_events, feed_series
 from scheduler.timezones import Clock
 
 logger = logging.getLogger(__name__)
@@ -86,6 +89,10 @@ class FeedService:
         self.settings = settings
         self.clock = clock
         self._pieces: dict[str, Piece] = {}
+        #: each series' master with its overrides (``calendar.series``), by series id
+        self._series_pieces: dict[str, Piece] = {}
+        #: which series each feed shows (asked again after any change to a series)
+        self._feed_series: dict[str, list[str]] = {}
         #: rows heard in changes, rendered when a feed next needs their piece
         self._rows: dict[str, Event] = {}
         self._members: dict[str, FeedMembers] = {}
@@ -117,8 +124,17 @@ class FeedService:
             self.invalidate_all()
             return
         self._generation += 1
+        if change.kind == "series":
+            self._series_pieces.pop(change.ref_id, None)
+            self._feed_series.clear()
+            self._feeds.clear()
+            self._chosen.clear()
+            return
+        if change.event is not None and change.event.series_id is not None:
+            self._series_pieces.pop(change.event.series_id, None)
+            self._feed_series.clear()
         self._pieces.pop(change.event_id, None)
-        if change.event is not None:
+        if change.event is not None and change.event.series_id is None:
             self._rows[change.event_id] = change.event
         else:
             self._rows.pop(change.event_id, None)
@@ -130,6 +146,8 @@ class FeedService:
     def invalidate_all(self) -> None:
         self._generation += 1
         self._pieces.clear()
+        self._series_pieces.clear()
+        self._feed_series.clear()
         self._rows.clear()
         self._members.clear()
         self._feeds.clear()
@@ -224,6 +242,50 @@ class FeedService:
             return [p for i in ids if (p := fresh.get(i) or self._pieces.get(i)) is not None]
         return [self._pieces[i] for i in ids]
 
+    async def _feed_pieces(
+        self,
+        key: str,
+        channel: str | None,
+        window: dict[str, datetime],
+        ids: list[str],
+        rows: Mapping[str, Event],
+    ) -> list[Piece]:
+        """The feed's pieces: each series once, as its master, then the one-off events."""
+        series_ids = self._feed_series.get(key)
+        if series_ids is None:
+            generation = self._generation
+            async with self.db.session() as session:
+                series_ids = await feed_series(session, channel=channel, **window)
+            if generation == self._generation:
+                self._feed_series[key] = series_ids
+        masters = await self._series_pieces_for(series_ids)
+        singles = await self._pieces_for(ids, rows)
+        return [masters[i] for i in series_ids if i in masters] + singles
+
+    async def _series_pieces_for(self, series_ids: Sequence[str]) -> dict[str, Piece]:
+        found = {i: p for i in series_ids if (p := self._series_pieces.get(i)) is not None}
+        missing = [i for i in series_ids if i not in found]
+        if not missing:
+            return found
+        generation = self._generation
+        async with self.db.session() as session:
+            stored = await series_store.for_feed(session, missing)
+        domain = self.settings.calendar_uid_domain
+
+        def render() -> dict[str, Piece]:
+            rendered = {}
+            for series_id, (series, rows, pauses) in stored.items():
+                plan = plan_master(series, rows, pauses)
+                if plan is not None:
+                    rendered[series_id] = render_series(plan, uid_domain=domain)
+            return rendered
+
+        fresh = await asyncio.to_thread(render)
+        if generation == self._generation:
+            self._series_pieces.update(fresh)
+        found.update(fresh)
+        return found
+
     async def _assemble(
         self,
         meta: CalendarMeta,
@@ -266,7 +328,7 @@ class FeedService:
                 self._members.pop(key, None)
             rows = {e.id: e for e in events}
             ids = members.ids()
-        pieces = await self._pieces_for(ids, rows)
+        pieces = await self._feed_pieces(key, channel, window, ids, rows)
         meta = self.meta
         if channel:
             meta = CalendarMeta(

@@ -30,6 +30,10 @@ class ChangePublisher:
         """Tell other processes, in the change's own transaction (the CLI too)."""
         await change_store.record(session, self.origin, [(kind, ref_id)])
 
+    async def record_many(self, session: Session, notices: list[tuple[ChangeKind, str]]) -> None:
+        """:meth:`record` for many changes of one transaction (a series' occurrences)."""
+        await change_store.record(session, self.origin, notices)
+
     async def publish(self, change: Change) -> None:
         """Tell this process's listeners of a committed change; one that fails does
         not undo it nor keep the others from hearing it."""

@@ -6,8 +6,8 @@ another one on the same database, reaches:
 ============  ================================================================
 listener      changes and what it does
 ============  ================================================================
-feed cache    every event change and ``resync``: forgets cached feed bytes
-              (``state`` changes no VEVENT and is ignored)
+feed cache    every event change, ``series`` and ``resync``: forgets cached feed
+              bytes and the series' master (``state`` changes no VEVENT)
 event pages   every event change and ``resync``: forgets the kept answers of
               ``GET /api/events`` and ``GET /api/events/{id}``
 public pages  every event change and ``resync``: forgets the kept HTML pages
@@ -20,7 +20,8 @@ dispatcher    ``updated``/``cancelled``/``started``/``ended``/``deleted``:
               takes back what it prepared for the event; ``webhook``: uses
               the webhook as it now is; ``resync``: rechecks its claims;
               ``created``: refills its horizon if the new event falls due
-              within it; anything else but ``state`` and ``webhook``: refills
+              within it; ``series``: nothing (its occurrences come as event
+              changes); anything else but ``state`` and ``webhook``: refills
 other         everything this process commits: recorded by the writer in its
 processes     transaction (``store.changes``), the dispatcher's ``state``
               changes announced through the bus
@@ -95,10 +96,10 @@ def route(
 def _about_events(
     listener: Callable[[Change], Awaitable[None]],
 ) -> Callable[[Change], Awaitable[None]]:
-    """Only event changes and ``resync`` (a webhook changes no feed)."""
+    """Only event changes, ``series`` and ``resync`` (a webhook changes no feed)."""
 
     async def on_change(change: Change) -> None:
-        if change.kind.about_event or change.kind is ChangeKind.RESYNC:
+        if change.kind.about_event or change.kind in (ChangeKind.RESYNC, ChangeKind.SERIES):
             await listener(change)
 
     return on_change
@@ -125,6 +126,8 @@ def _live_listener(hub: LiveHub, clock: Clock) -> Callable[[Change], Awaitable[N
 
 def _dispatcher_listener(dispatcher: Dispatcher) -> Callable[[Change], Awaitable[None]]:
     async def on_change(change: Change) -> None:
+        if change.kind is ChangeKind.SERIES:
+            return  # a series' occurrences come as their own changes
         if change.kind in WITHDRAWING:
             dispatcher.withdraw(change.ref_id)  # the change took back its triggers
         elif change.kind is ChangeKind.WEBHOOK:

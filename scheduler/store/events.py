@@ -33,6 +33,7 @@ class EventFilter:
     state: State | None = None
     channel: str | None = None
     tag: str | None = None
+    series_id: str | None = None  # ``series``: the occurrences of one series
 
 
 def state_clause(state: State, now: datetime) -> ColumnElement[bool]:
@@ -120,6 +121,8 @@ async def list_page(
         query = query.where(col(Event.channel) == filters.channel)
     if filters.tag is not None:
         query = query.where(has_tag(filters.tag))
+    if filters.series_id is not None:
+        query = query.where(col(Event.series_id) == filters.series_id)
     if filters.state is not None:
         query = query.where(state_clause(filters.state, now))
     if after is not None:

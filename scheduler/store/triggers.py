@@ -6,7 +6,7 @@ current times in the same transaction as the event change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,17 +38,38 @@ QUEUE: Queue[Trigger] = Queue(
 
 async def replan(session: AsyncSession, event_id: str, plan: Iterable[PlannedTrigger]) -> None:
     """Make the event's scheduled triggers match ``plan``."""
-    existing = {
-        t.id: t
-        for t in (
-            await session.execute(
-                select(Trigger).where(
-                    col(Trigger.event_id) == event_id,
-                    col(Trigger.type).in_([t.value for t in SCHEDULED_TYPES]),
-                )
-            )
-        ).scalars()
-    }
+    await replan_many(session, {event_id: plan})
+
+
+async def replan_many(session: AsyncSession, plans: Mapping[str, Iterable[PlannedTrigger]]) -> None:
+    """:func:`replan` for many events at once (a series' occurrences): one read
+    of their triggers, one delete."""
+    if not plans:
+        return
+    existing: dict[str, dict[str, Trigger]] = {event_id: {} for event_id in plans}
+    rows = await session.execute(
+        select(Trigger).where(
+            col(Trigger.event_id).in_(list(plans)),
+            col(Trigger.type).in_([t.value for t in SCHEDULED_TYPES]),
+        )
+    )
+    for trigger in rows.scalars():
+        existing[trigger.event_id][trigger.id] = trigger
+    gone: list[str] = []
+    for event_id, plan in plans.items():
+        gone.extend(_apply_plan(session, event_id, existing[event_id], plan))
+    if gone:
+        await session.execute(delete(Trigger).where(col(Trigger.id).in_(gone)))
+    await session.flush()
+
+
+def _apply_plan(
+    session: AsyncSession,
+    event_id: str,
+    existing: dict[str, Trigger],
+    plan: Iterable[PlannedTrigger],
+) -> list[str]:
+    """Bring one event's triggers in line; the ids of those to delete."""
     planned_ids = set()
     for item in plan:
         planned_ids.add(item.id)
@@ -73,12 +94,9 @@ async def replan(session: AsyncSession, event_id: str, plan: Iterable[PlannedTri
                 row.generation += 1
                 row.fired_at = row.late_by_seconds = None
         # a CLAIMED trigger is being fired right now: it finishes as it was
-    gone = [
+    return [
         tid for tid, row in existing.items() if tid not in planned_ids and row.state != "claimed"
     ]
-    if gone:
-        await session.execute(delete(Trigger).where(col(Trigger.id).in_(gone)))
-    await session.flush()
 
 
 def new_rows(event_id: str, plan: Iterable[PlannedTrigger]) -> list[Trigger]:
@@ -117,6 +135,7 @@ async def release_prepared(
     trigger_ids: Sequence[str] | None = None,
     owner: str | None = None,
     rearm: bool = True,
+    event_ids: Sequence[str] | None = None,
 ) -> list[str]:
     """Take back triggers a dispatcher claimed ahead of their time (not due yet at
     ``now``), with the messages it prepared for them: of one event that is
@@ -131,6 +150,8 @@ async def release_prepared(
     where = [col(Trigger.state) == TriggerState.CLAIMED.value, col(Trigger.due_at) > now]
     if event_id is not None:
         where.append(col(Trigger.event_id) == event_id)
+    if event_ids is not None:
+        where.append(col(Trigger.event_id).in_(list(event_ids)))
     if trigger_ids is not None:
         where.append(col(Trigger.id).in_(list(trigger_ids)))
     if owner is not None:
@@ -189,14 +210,32 @@ async def add_immediate(
     await session.flush()
 
 
-async def settle_pending(
-    session: AsyncSession, event_id: str, state: TriggerState, types: Sequence[EventType]
+def add_immediates(
+    session: AsyncSession, rows: Sequence[tuple[str, str, EventType]], *, now: datetime
 ) -> None:
-    """Mark the event's pending triggers of ``types`` as ``state`` (cancelled, superseded)."""
+    """Triggers due at once, ``(trigger id, event id, type)`` each, whose ids are
+    new (they carry a sequence number never used before)."""
+    session.add_all(
+        [
+            Trigger(id=tid, event_id=event_id, type=type_.value, due_at=now, state="pending")
+            for tid, event_id, type_ in rows
+        ]
+    )
+
+
+async def settle_pending(
+    session: AsyncSession,
+    event_id: str | Sequence[str],
+    state: TriggerState,
+    types: Sequence[EventType],
+) -> None:
+    """Mark the event's (or events') pending triggers of ``types`` as ``state``
+    (cancelled, superseded)."""
+    ids = [event_id] if isinstance(event_id, str) else list(event_id)
     await session.execute(
         update(Trigger)
         .where(
-            col(Trigger.event_id) == event_id,
+            col(Trigger.event_id).in_(ids),
             col(Trigger.state) == TriggerState.PENDING.value,
             col(Trigger.type).in_([t.value for t in types]),
         )
@@ -259,3 +298,31 @@ async def finish_claims(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
         fired_at=bindparam("fired_at"),
         late_by_seconds=bindparam("late"),
     )
+
+
+async def reopen_cancelled(session: AsyncSession, event_ids: Sequence[str]) -> None:
+    """Forget the events' scheduled triggers that a cancellation settled, so that
+    :func:`replan` plans them afresh (occurrences restored after a pause)."""
+    await session.execute(
+        delete(Trigger).where(
+            col(Trigger.event_id).in_(list(event_ids)),
+            col(Trigger.state) == TriggerState.CANCELLED.value,
+            col(Trigger.type).in_([t.value for t in SCHEDULED_TYPES]),
+        )
+    )
+
+
+async def announced(session: AsyncSession, event_ids: Sequence[str]) -> set[str]:
+    """The events of ``event_ids`` about which a message went out (or is going out
+    now): a trigger of theirs fired or is claimed."""
+    if not event_ids:
+        return set()
+    rows = await session.execute(
+        select(col(Trigger.event_id))
+        .where(
+            col(Trigger.event_id).in_(list(event_ids)),
+            col(Trigger.state).in_([TriggerState.FIRED.value, TriggerState.CLAIMED.value]),
+        )
+        .distinct()
+    )
+    return set(rows.scalars().all())

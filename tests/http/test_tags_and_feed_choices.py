@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from tests.conftest import AUTH
 from tests.http.test_events_api import create
 from tests.integration.test_calendar import with_icaljs
+from tests.series_support import create_series, occurrences
 
 Client = TestClient[Any, Any]
 
@@ -169,3 +170,34 @@ async def test_junk_in_a_feed_url_is_a_400_saying_what(
     resp = await client.get(path)
     assert resp.status == 400, await resp.text()
     assert says in (await resp.json())["detail"]
+
+
+async def test_a_series_carries_its_tags_to_its_occurrences_and_feeds(client: Client) -> None:
+    series = await create_series(
+        client,
+        start="2018-06-05T18:15",
+        end="2018-06-05T19:30",
+        rrule="FREQ=WEEKLY;COUNT=3",
+        tags=["plenary"],
+        reminders=[15],
+    )
+    assert series["tags"] == ["plenary"]
+    await create(client, title="Press briefing", tags=["press"])
+    assert {e["title"] for e in await occurrences(client, series["id"])} == {"EP plenary"}
+    resp = await client.get("/api/events?tag=plenary")
+    assert len((await resp.json())["items"]) == 3
+
+    only = await feed(client, "/calendar.ics?tags=plenary")
+    (master,) = only.walk("VEVENT")
+    assert "RRULE" in master and [str(c) for c in master["CATEGORIES"].cats] == ["plenary"]
+    assert titles(await feed(client, "/calendar.ics?tags=press")) == ["Press briefing"]
+    quiet = await feed(client, "/calendar.ics?alarms=none&tags=plenary")
+    assert quiet.walk("VALARM") == []
+
+    resp = await client.patch(
+        f"/api/series/{series['id']}", json={"tags": ["plenary", "vote"]}, headers=AUTH
+    )
+    assert resp.status == 200, await resp.text()
+    assert all(e["tags"] == ["plenary", "vote"] for e in await occurrences(client, series["id"]))
+    assert len(only.walk("VEVENT")) == 1
+    assert len((await feed(client, "/calendar.ics?tags=vote")).walk("VEVENT")) == 1

@@ -61,6 +61,11 @@ def new_event(number: int, **fields: object) -> tuple[Event, list[Trigger]]:
         "updated_at": NOW,
         "import_source": None,
         "import_key": None,
+        "series_id": None,
+        "recurrence_id": None,
+        "exception": False,
+        "cancel_reason": None,
+        "pause_id": None,
         **fields,
     }
     event = built(Event, values)

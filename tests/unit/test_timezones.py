@@ -231,3 +231,15 @@ def _near_transitions(zone: str) -> st.SearchStrategy[datetime]:
         st.sampled_from(changes),
         st.integers(min_value=-3 * 60, max_value=3 * 60),
     )
+
+
+def test_a_rule_reads_gaps_and_folds_as_rfc5545_says() -> None:
+    from scheduler.timezones import is_unambiguous_wall_time, rule_wall_time
+
+    zone = "Europe/Brussels"
+    gap, fold = datetime(2027, 3, 28, 2, 30), datetime(2027, 10, 31, 2, 30)
+    assert rule_wall_time(zone, gap).astimezone(UTC) == datetime(2027, 3, 28, 1, 30, tzinfo=UTC)
+    assert rule_wall_time(zone, fold).astimezone(UTC) == datetime(2027, 10, 31, 0, 30, tzinfo=UTC)
+    assert not is_unambiguous_wall_time(zone, gap)
+    assert not is_unambiguous_wall_time(zone, fold)
+    assert is_unambiguous_wall_time(zone, datetime(2027, 10, 31, 3, 30))

@@ -1,4 +1,4 @@
-"""events.tags: short lower-case labels that lists and feeds filter by
+"""events.tags and series.tags: short lower-case labels that lists and feeds filter by
 
 Revision ID: 0008
 Revises: 0007
@@ -17,10 +17,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("events") as batch:
-        batch.add_column(sa.Column("tags", sa.JSON(), nullable=False, server_default="[]"))
+    for table in ("events", "series"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("tags", sa.JSON(), nullable=False, server_default="[]"))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("events") as batch:
-        batch.drop_column("tags")
+    for table in ("series", "events"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("tags")

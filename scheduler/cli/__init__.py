@@ -1,8 +1,9 @@
 """The command line, and the composition root: argv and environment -> Settings -> app.
 
 ``serve`` runs the HTTP service (clean shutdown on SIGTERM/SIGINT);
-``events`` manages events straight in the database, for operators working
-without the API; ``db upgrade`` applies migrations.
+``events`` and ``series`` (``cli.series``) manage events and recurring series
+straight in the database, for operators working without the API; ``db
+upgrade`` applies migrations.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import aiohttp
 from sqlalchemy.exc import DBAPIError
 
 from scheduler import __version__
+from scheduler.cli import series
 from scheduler.config import Settings, load_settings
 from scheduler.exceptions import InvalidInput, SchedulerError
 from scheduler.logs import configure_logging, scrub
@@ -96,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = ev.add_parser("list", help="list events by start time")
     listing.add_argument("--status", choices=[s.value for s in State])
     listing.add_argument("--channel")
+    listing.add_argument("--series", help="only the occurrences of this series")
     listing.add_argument("--limit", type=int, default=50)
     show = ev.add_parser("show", help="show one event")
     show.add_argument("id")
@@ -110,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     imports.add_argument(
         "--prune", action="store_true", help="cancel this source's events the file no longer has"
     )
+    series.add_parser(commands, _minutes)
     return parser
 
 
@@ -150,7 +154,9 @@ async def _events(settings: Settings, args: argparse.Namespace) -> int:
             _print(event_public(created.event, now=now))
         elif args.events_command == "list":
             filters = EventFilter(
-                state=State(args.status) if args.status else None, channel=args.channel
+                state=State(args.status) if args.status else None,
+                channel=args.channel,
+                series_id=args.series,
             )
             page = await service.list_page(filters, limit=args.limit)
             for event in page.items:
@@ -237,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings)
         if args.command == "db":
             return asyncio.run(_db_upgrade(settings))
+        if args.command == "series":
+            return asyncio.run(_with_service(settings, lambda events: series.run(events, args)))
         return asyncio.run(_events(settings, args))
     except SchedulerError as err:
         return _fail(err.message)

@@ -1,0 +1,1 @@
+"""Recurring series in domain terms: reading and expanding their rules (``rules``)."""
