@@ -108,6 +108,7 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
         clock,
         lambda name, context: templates.get_template(name).render(context),
         app[ASSETS],
+        series=app[SERIES],
     )
     yield
     await app[BUS].stop()

@@ -254,6 +254,30 @@ async def event_page(request: web.Request) -> web.Response:
 
 
 @api.get(
+    "/series/{id}",
+    "get_series_page",
+    "A recurring series: its rule and its occurrences, live, upcoming and recently ended (HTML)",
+    parameters=[Param("id", "path", "Series id", {"type": "string"})],
+    responses={200: PAGE, 304: NOT_MODIFIED, 404: NOT_FOUND_PAGE, 503: UNAVAILABLE_PAGE},
+)
+async def series_page(request: web.Request) -> web.Response:
+    try:
+        kept = await request.app[PUBLIC_PAGES].series_page(
+            request.match_info["id"], base_url=base_url(request)
+        )
+    except NotFound:
+        return _missing(
+            request,
+            404,
+            "No such series",
+            "There is no recurring series at this address: it may have been deleted.",
+        )
+    except StoreUnavailable:
+        return _unavailable(request)
+    return _answer(request, kept)
+
+
+@api.get(
     "/static/{name}",
     "get_page_file",
     "A stylesheet, script or image of the pages (its name changes with its bytes)",

@@ -1,14 +1,14 @@
 """The public pages, rendered once and kept as bytes like the API's pages.
 
-``GET /``, ``/channels/{name}``, ``/embed``, ``/embed/channels/{name}`` and
-``/events/{id}`` are read by every viewer and change only when an event does
+``GET /``, ``/channels/{name}``, ``/embed``, ``/embed/channels/{name}``,
+``/events/{id}`` and ``/series/{id}`` are read by every viewer and change only when an event does
 or when the clock moves an event from one section to another. So each page is
 built once (the events the API would list, their cards, the template) and
 kept (:class:`~scheduler.services.kept_bytes.KeptBytes`), keyed by what was
 asked and the base URL its absolute links use, until:
 
-- any committed event change, made here or heard from another process through
-  the change routing, forgets every kept page;
+- any committed change to an event or a series, made here or heard from
+  another process through the change routing, forgets every kept page;
 - the clock reaches the next instant at which one of its events starts, ends,
   is due to end (an operator-started stream begins "running over") or leaves
   the "recently ended" window.
@@ -33,12 +33,13 @@ from scheduler.models.changes import Change, ChangeKind
 from scheduler.representation import event_model
 from scheduler.services.events import EventService
 from scheduler.services.kept_bytes import Kept, KeptBytes
+from scheduler.services.series import SeriesService
 from scheduler.store import events as event_store
 from scheduler.store.events import EventFilter
 from scheduler.timezones import Clock
 from scheduler.web import schedule
 from scheduler.web.assets import Assets
-from scheduler.web.cards import card, channel_path, event_path
+from scheduler.web.cards import card, channel_path, event_path, series_path
 from scheduler.web.structured import Site, event_graph
 
 #: total bytes of kept pages (a 200-event schedule is ~150 KB)
@@ -66,9 +67,11 @@ class PublicPages:
         render: Render,
         assets: Assets,
         *,
+        series: SeriesService | None = None,
         max_bytes: int = MAX_BYTES,
     ) -> None:
         self.events = events
+        self.series = series
         self.settings = settings
         self.clock = clock
         self.render = render
@@ -140,6 +143,52 @@ class PublicPages:
 
         return await self.kept.get(key, build)
 
+    async def series_page(self, series_id: str, *, base_url: str) -> Kept:
+        """A recurring series: its rule and its occurrences as a schedule
+        (:class:`NotFound` for an unknown id)."""
+        key = ("series", series_id, base_url)
+        kept = self.kept.fresh(key)
+        if kept is not None:
+            return kept
+
+        async def build() -> Kept:
+            if self.series is None:
+                raise NotFound(f"no series with id {series_id!r}")
+            found = (await self.series.get(series_id)).series
+            now = self.clock()
+            page = await self.events.list_page(
+                EventFilter(ends_after=schedule.window(now), series_id=found.id),
+                limit=min(schedule.MAX_EVENTS, self.settings.page_size_max),
+            )
+            channel = found.channel
+            context = {
+                **self._common(base_url),
+                "page": "series",
+                "stream": "/api/live/stream",
+                "channel": channel,
+                "heading": found.title,
+                "description": _summary(found.description, f"A recurring webstream: {found.title}"),
+                "series_description": found.description,
+                "rule": found.rrule,
+                "zone": found.timezone,
+                "cancelled_note": "cancelled; it " if found.status == "cancelled" else "",
+                "feed": feed_links(base_url, channel) if channel else None,
+                "feed_title": f"{self.settings.calendar_name}: {channel}",
+                "page_url": base_url + series_path(found.id),
+            }
+
+            def render() -> bytes:  # as a schedule: off the loop
+                cards = [card(event_model(e, now=now)) for e in page.items]
+                sections = schedule.arrange(
+                    cards, now=now, day_zone=self.settings.calendar_timezone, limit=len(cards)
+                )
+                return self.render("series.html", {**context, "schedule": sections}).encode()
+
+            body = await asyncio.to_thread(render)
+            return Kept(body, self._valid_until(page.items, now))
+
+        return await self.kept.get(key, build)
+
     def _render_schedule(
         self,
         events: Sequence[Event],
@@ -192,8 +241,8 @@ class PublicPages:
         return self.render("missing.html", context).encode()
 
     async def on_change(self, change: Change) -> None:
-        """Listener on the change routing: any event change may touch any page."""
-        if change.kind.about_event or change.kind is ChangeKind.RESYNC:
+        """Listener on the change routing: any event or series change may touch any page."""
+        if change.kind is not ChangeKind.WEBHOOK:
             self.kept.forget_all()
 
     # --- pieces ---------------------------------------------------------------------

@@ -10,8 +10,9 @@ feed cache    every event change, ``series`` and ``resync``: forgets cached feed
               bytes and the series' master (``state`` changes no VEVENT)
 event pages   every event change and ``resync``: forgets the kept answers of
               ``GET /api/events`` and ``GET /api/events/{id}``
-public pages  every event change and ``resync``: forgets the kept HTML pages
-              (``/``, ``/channels/{name}``, ``/events/{id}``, ``/embed``)
+public pages  every event and series change and ``resync``: forgets the kept
+              HTML pages (``/``, ``/channels/{name}``, ``/events/{id}``,
+              ``/series/{id}``, ``/embed``)
 status view   every event change and ``resync``: holds each row as committed,
               so ``GET .../status``, ``/api/live`` and SSE snapshots need no query
 live hub      every event change, ``state`` included: pushes the new status

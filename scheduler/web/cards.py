@@ -56,7 +56,7 @@ class Card:
     rescheduled_from: str | None  # "Tuesday 22 May 2018, 18:00 CEST" when moved
     links: EventLinks | None
     tags: tuple[str, ...] = ()
-    #: issue 15 (series): the series page of an occurrence, once events carry series_id
+    #: an occurrence's series page (issue 15), None for a one-off event
     series_url: str | None = None
 
     @property
@@ -87,6 +87,10 @@ class Card:
 
 def event_path(event_id: str) -> str:
     return f"/events/{quote(event_id, safe='')}"
+
+
+def series_path(series_id: str) -> str:
+    return f"/series/{quote(series_id, safe='')}"
 
 
 def channel_path(channel: str) -> str:
@@ -125,4 +129,5 @@ def card(event: EventPublic) -> Card:
         rescheduled_from=moved,
         links=event.links,
         tags=tuple(event.tags),
+        series_url=series_path(event.series_id) if event.series_id else None,
     )

@@ -284,6 +284,13 @@ def test_no_serious_accessibility_violations(server: Server, browser: Any, schem
     )
     off = create(server, title="Accessible cancelled", channel="a11y")
     post(server, f"/api/events/{off['id']}/cancel")
+    status, series = request(
+        server.port,
+        "POST",
+        "/api/series",
+        {**BRUSSELS_EVENING, "title": "Accessible series", "rrule": "FREQ=WEEKLY;COUNT=3"},
+    )
+    assert status == 201, series
     color_scheme(browser, scheme)
     background = None
     for path in (
@@ -292,6 +299,7 @@ def test_no_serious_accessibility_violations(server: Server, browser: Any, schem
         f"/events/{live['id']}",
         f"/events/{off['id']}",
         "/embed",
+        f"/series/{series['id']}",
         "/events/missing",
     ):
         browser.get_log("browser")  # what earlier pages logged is not this page's

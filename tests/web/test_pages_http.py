@@ -16,6 +16,7 @@ from scheduler.http.app import create_app
 from scheduler.http.keys import PUBLIC_PAGES
 from tests.conftest import AUTH, FakeClock, make_settings
 from tests.http.test_events_api import create
+from tests.series_support import create_series
 from tests.web.html import Page
 
 Client = TestClient[Any, Any]
@@ -343,3 +344,42 @@ async def test_a_started_stream_past_its_end_is_running_over(
     assert timer.text == "Running over: it was scheduled to end at 17:00 CEST"
     listed = (await page(client, "/")).one("li", data_event_id=event["id"])
     assert "running over" in listed.text
+
+
+async def test_an_occurrence_links_its_series_page_which_lists_the_occurrences(
+    client: Client,
+) -> None:
+    series = await create_series(
+        client,
+        title="Weekly plenary",
+        description="Every Tuesday. Agenda: https://ep.example/agenda",
+        channel="plenary",
+        start="2018-05-22T18:15",
+        end="2018-05-22T19:30",
+        rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=3",
+    )
+    shown = await page(client, f"/series/{series['id']}")
+    assert shown.one("h1").text == "Weekly plenary"
+    assert "FREQ=WEEKLY;BYDAY=TU;COUNT=3" in shown.one("p", class_="series-rule").text
+    listed = [e.attrs["data-start"] for e in shown.items()]
+    assert listed == ["2018-05-22T16:15:00Z", "2018-05-29T16:15:00Z", "2018-06-05T16:15:00Z"]
+    assert [a for a in shown.all("a") if a.attrs.get("href") == "https://ep.example/agenda"]
+    first = shown.items()[0].attrs["data-event-id"]
+    occurrence = await page(client, f"/events/{first}")
+    link = next(a for a in occurrence.all("a") if "see every occurrence" in a.text)
+    assert link.attrs["href"] == f"/series/{series['id']}"
+    one_off = await create(client)
+    assert not [
+        a
+        for a in (await page(client, f"/events/{one_off['id']}")).all("a")
+        if "occurrence" in a.text
+    ]
+    # a change to the series is seen at once
+    resp = await client.patch(
+        f"/api/series/{series['id']}", json={"title": "Renamed plenary"}, headers=AUTH
+    )
+    assert resp.status == 200, await resp.text()
+    assert (await page(client, f"/series/{series['id']}")).one("h1").text == "Renamed plenary"
+    for bad in ("nope", "%3Cx%3E"):
+        missing = await page(client, f"/series/{bad}", status=404)
+        assert missing.one("h1").text == "No such series"
