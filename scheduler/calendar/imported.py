@@ -40,6 +40,27 @@ class SourceEvent:
         )
 
 
+@dataclass(frozen=True)
+class SourceSeries:
+    """A recurring event of the file that becomes one of our series: its master's
+    fields, wall times in its IANA zone and rule. Its occurrences as the file
+    expands them (overrides and exclusions applied) are in ``Reading.recurring``."""
+
+    uid: str
+    title: str
+    description: str | None
+    location: str | None
+    stream_url: str | None
+    timezone: str
+    start: datetime  # naive wall time of the first occurrence in ``timezone``
+    end: datetime
+    rrule: str
+
+    @property
+    def key(self) -> str:
+        return uid_key(self.uid) + _hash(f"{self.uid}\nseries")
+
+
 def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -66,3 +87,7 @@ class Reading:
     #: recurring UIDs whose occurrences in the window were all read: one of
     #: theirs the file no longer yields was taken out of the series
     complete: set[str] = field(default_factory=set)
+    #: recurring events that can be our series, and each one's occurrences
+    #: (by UID) as the file expands them; they are not in ``events``
+    series: list[SourceSeries] = field(default_factory=list)
+    recurring: dict[str, list[SourceEvent]] = field(default_factory=dict)

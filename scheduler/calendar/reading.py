@@ -22,7 +22,7 @@ from typing import Any
 import icalendar
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from scheduler.calendar.imported import Reading, Refusal, SourceEvent
+from scheduler.calendar.imported import Reading, Refusal, SourceEvent, SourceSeries, uid_key
 from scheduler.calendar.recurring import event_uid, instances, recurrence_id, recurrence_text
 from scheduler.exceptions import InvalidInput, UnknownTimezone
 from scheduler.inputs import without_forbidden
@@ -64,7 +64,59 @@ def read_calendar(data: bytes, *, now: datetime, horizon: timedelta) -> Reading:
             continue
         seen.add(event.key)
         reading.events.append(event)
+    series = series_in(calendar, default_zone, now)
+    if series:
+        reading.series = [s for s in series.values() if uid_key(s.uid) in reading.complete]
+        kept = {s.uid for s in reading.series}
+        for event in reading.events:
+            if event.uid in kept:
+                reading.recurring.setdefault(event.uid, []).append(event)
+        reading.events = [e for e in reading.events if e.uid not in kept]
     return reading
+
+
+def series_in(
+    calendar: icalendar.Calendar, default_zone: str, now: datetime
+) -> dict[str, SourceSeries]:
+    """The recurring events of the file that can be our series: one master with
+    one RRULE and no RDATE, starting in a named zone no earlier than yesterday
+    (older schedules are imported as their coming occurrences)."""
+    masters: dict[str, list[icalendar.cal.Component]] = {}
+    for component in calendar.walk("VEVENT"):
+        if "RECURRENCE-ID" not in component and "RRULE" in component:
+            masters.setdefault(event_uid(component), []).append(component)
+    found = {}
+    for uid, (master, *more) in masters.items():
+        if more or "RDATE" in master or isinstance(master.get("RRULE"), list):
+            continue
+        try:
+            start = master.decoded("DTSTART")
+            tzid = master["DTSTART"].params.get("TZID")
+            zone = _iana(str(tzid)) if tzid else None
+            if not isinstance(start, datetime) or zone is None or start < now - timedelta(days=1):
+                continue
+            event = _event(master, uid, None, default_zone)
+            wall = start.replace(tzinfo=None)
+            if "DTEND" in master and master["DTEND"].params.get("TZID") == tzid:
+                end_wall = master.decoded("DTEND").replace(tzinfo=None)
+            else:
+                end_wall = wall + (event.end - event.start)
+            ical = master["RRULE"].to_ical()
+            rule = ical.decode() if isinstance(ical, bytes) else str(ical)
+        except (InvalidInput, ValueError, TypeError, KeyError, OverflowError):
+            continue  # refused or expanded as occurrences, with the reason
+        found[uid] = SourceSeries(
+            uid,
+            event.title,
+            event.description,
+            event.location,
+            event.stream_url,
+            zone,
+            wall,
+            end_wall,
+            rule,
+        )
+    return found
 
 
 def _parse(data: bytes) -> icalendar.Calendar:

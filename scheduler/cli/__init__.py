@@ -30,6 +30,7 @@ from scheduler.services.bus import ChangeBus
 from scheduler.services.events import EventService
 from scheduler.services.imports import ImportService
 from scheduler.services.routing import route
+from scheduler.services.series import SeriesService
 from scheduler.status import State
 from scheduler.store.changes import this_process
 from scheduler.store.database import Database
@@ -168,7 +169,8 @@ async def _events(settings: Settings, args: argparse.Namespace) -> int:
             _print(event_public(await service.cancel(args.id), now=now))
         elif args.events_command == "import":
             calendar = await _calendar_file(args.file, settings.import_max_bytes)
-            report = await ImportService(service, settings, system_clock).run(
+            importer = ImportService(service, settings, system_clock, SeriesService(service))
+            report = await importer.run(
                 calendar, source=args.source, channel=args.channel, prune=args.prune
             )
             _print(report.model_dump(mode="json"))

@@ -95,8 +95,8 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DATABASE] = db
     app[BUS] = ChangeBus(db, this_process(settings.replica_id))
     app[EVENTS] = EventService(db, settings, clock)
-    app[IMPORTS] = ImportService(app[EVENTS], settings, clock)
     app[SERIES] = SeriesService(app[EVENTS])
+    app[IMPORTS] = ImportService(app[EVENTS], settings, clock, app[SERIES])
     app[PAUSES] = SeriesPauses(app[SERIES])
     app[FEEDS] = FeedService(db, settings, clock, app[METRICS])
     claim_ahead = timedelta(seconds=settings.scheduler_horizon_seconds)

@@ -30,4 +30,7 @@ class ImportReport(BaseModel):
     )
     skipped: int
     ids: ImportIds = Field(description="Our event ids, by what happened to them")
+    series: ImportIds = Field(
+        description="Our series ids (recurring events of the file), by what happened to them"
+    )
     skipped_events: list[ImportSkip] = Field(description="What was not imported, and why")

@@ -32,6 +32,8 @@ class Series(SQLModel, table=True):
     """A recurring webstream: the rule and what each occurrence starts from."""
 
     __tablename__ = "series"
+    # a series an import created is found again by its source and key (imports)
+    __table_args__ = (sa.Index("ux_series_import", "import_source", "import_key", unique=True),)
 
     id: str = DBField(default_factory=new_id, primary_key=True, max_length=32)
     title: str = DBField(max_length=200)
@@ -55,6 +57,9 @@ class Series(SQLModel, table=True):
     materialized_until: datetime = utc_column(index=True)
     created_at: datetime = utc_column()
     updated_at: datetime = utc_column()
+    #: for a series an import created: its source and the hash of the file's UID
+    import_source: str | None = DBField(default=None, max_length=64)
+    import_key: str | None = DBField(default=None, max_length=40)
 
 
 class SeriesPause(SQLModel, table=True):

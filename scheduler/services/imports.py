@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -24,8 +24,11 @@ from scheduler.config import Settings
 from scheduler.exceptions import Conflict, InvalidInput, NotFound
 from scheduler.models import Event, EventCreate, EventUpdate, ImportIds, ImportReport, ImportSkip
 from scheduler.services.events import EventService
+from scheduler.services.import_series import SeriesImport, SeriesTally
+from scheduler.services.series import SeriesService
 from scheduler.status import CANCELLED
 from scheduler.store import events as event_store
+from scheduler.store import series as series_store
 from scheduler.timezones import Clock, isoformat_utc
 
 #: creates started together; the writer groups whatever is waiting into one
@@ -40,34 +43,50 @@ class _Tally:
     unchanged: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     skipped: list[ImportSkip] = field(default_factory=list)
+    series: SeriesTally = field(default_factory=SeriesTally)
 
     def skip(self, event: SourceEvent, reason: str) -> None:
         rid = isoformat_utc(event.recurrence_id) if event.recurrence_id else None
         self.skipped.append(ImportSkip(uid=event.uid, recurrence_id=rid, reason=reason))
 
     def report(self, source: str) -> ImportReport:
+        updated = self.updated + self.series.events_updated
+        cancelled = self.cancelled + self.series.events_cancelled
         return ImportReport(
             source=source,
             created=len(self.created),
-            updated=len(self.updated),
+            updated=len(updated),
             unchanged=len(self.unchanged),
-            cancelled=len(self.cancelled),
+            cancelled=len(cancelled),
             skipped=len(self.skipped),
             ids=ImportIds(
                 created=self.created,
-                updated=self.updated,
+                updated=updated,
                 unchanged=self.unchanged,
-                cancelled=self.cancelled,
+                cancelled=cancelled,
+            ),
+            series=ImportIds(
+                created=self.series.created,
+                updated=self.series.updated,
+                unchanged=self.series.unchanged,
+                cancelled=self.series.cancelled,
             ),
             skipped_events=self.skipped,
         )
 
 
 class ImportService:
-    def __init__(self, events: EventService, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self,
+        events: EventService,
+        settings: Settings,
+        clock: Clock,
+        series: SeriesService | None = None,
+    ) -> None:
         self.events = events
         self.settings = settings
         self.clock = clock
+        self.series = series
 
     async def run(
         self, data: bytes, *, source: str, channel: str | None = None, prune: bool = False
@@ -78,6 +97,7 @@ class ImportService:
         reading: Reading = await asyncio.to_thread(read_calendar, data, now=now, horizon=horizon)
         tally = _Tally()
         tally.skipped.extend(_skip(r) for r in reading.refused)
+        await self._series(reading, source, channel, prune, (now, now + horizon), tally)
         keys = [e.key for e in reading.events]
         async with self.events.db.session() as session:
             existing = await event_store.imported(session, source, keys)
@@ -106,6 +126,52 @@ class ImportService:
                     tally.created.append(result)
         await self._take_out(source, reading, set(keys), prune, tally)
         return tally.report(source)
+
+    async def _series(
+        self,
+        reading: Reading,
+        source: str,
+        channel: str | None,
+        prune: bool,
+        window: tuple[datetime, datetime],
+        tally: _Tally,
+    ) -> None:
+        """Recurring events as series (``services.import_series``); one the series
+        API refuses joins the events as its occurrences."""
+        if self.series is None:
+            for occurrences in reading.recurring.values():
+                reading.events.extend(occurrences)
+            return
+
+        def skip(uid: str, reason: str) -> None:
+            tally.skipped.append(ImportSkip(uid=uid, recurrence_id=None, reason=reason))
+
+        importer = SeriesImport(self.series, _changes, skip)
+        async with self.events.db.session() as session:
+            found = await series_store.imported(session, source, [s.key for s in reading.series])
+        for wanted in reading.series:
+            occurrences = reading.recurring.get(wanted.uid, [])
+            done = await importer.run(
+                wanted,
+                occurrences,
+                found=found.get(wanted.key),
+                source=source,
+                channel=channel,
+                window=window,
+                tally=tally.series,
+            )
+            if not done:
+                reading.events.extend(occurrences)
+        if prune:
+            async with self.events.db.session() as session:
+                ours = await series_store.imported_active(session, source)
+            for series_id, key in ours:
+                if key[: len(key) // 2] not in reading.uids:
+                    try:
+                        await self.series.cancel(series_id)
+                    except (Conflict, NotFound):
+                        continue
+                    tally.series.cancelled.append(series_id)
 
     async def _create(self, event: SourceEvent, source: str, channel: str | None) -> str:
         data = EventCreate(

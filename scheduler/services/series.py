@@ -135,8 +135,15 @@ class SeriesService:
 
     # --- writing ---------------------------------------------------------------------
 
-    async def create(self, data: SeriesCreate, *, idempotency_key: str | None = None) -> SeriesView:
-        """Store a series with its occurrences up to the horizon, all or nothing."""
+    async def create(
+        self,
+        data: SeriesCreate,
+        *,
+        idempotency_key: str | None = None,
+        imported_as: tuple[str, str] | None = None,
+    ) -> SeriesView:
+        """Store a series with its occurrences up to the horizon, all or nothing
+        (``imported_as``: the import source and key an import finds it by)."""
         try:
             zone = canonical_zone_name(data.timezone)
         except InvalidInput as err:
@@ -172,6 +179,8 @@ class SeriesService:
             materialized_until=plan.until,
             created_at=now,
             updated_at=now,
+            import_source=imported_as[0] if imported_as else None,
+            import_key=imported_as[1] if imported_as else None,
         )
         outcome = occ.Outcome()
         try:

@@ -11,7 +11,7 @@ so the loser waits and then finds nothing left to add.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
@@ -224,3 +224,25 @@ async def require_pause(session: AsyncSession, series_id: str, pause_id: str) ->
 
 async def remove_pause(session: AsyncSession, pause_id: str) -> None:
     await session.execute(delete(SeriesPause).where(col(SeriesPause.id) == pause_id))
+
+
+async def imported(session: AsyncSession, source: str, keys: Collection[str]) -> dict[str, Series]:
+    """The series an import from ``source`` created, by their import key."""
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(Series).where(
+            col(Series.import_source) == source, col(Series.import_key).in_(list(keys))
+        )
+    )
+    return {s.import_key: s for s in rows.scalars().all() if s.import_key}
+
+
+async def imported_active(session: AsyncSession, source: str) -> list[tuple[str, str]]:
+    """(id, import key) of the active series imported from ``source``."""
+    rows = await session.execute(
+        select(col(Series.id), col(Series.import_key)).where(
+            col(Series.import_source) == source, col(Series.status) == ACTIVE
+        )
+    )
+    return [(series_id, key) for series_id, key in rows.all() if key]

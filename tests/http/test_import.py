@@ -45,14 +45,17 @@ def reasons(report: dict[str, Any]) -> dict[str, str]:
 
 async def test_google_export_becomes_events_at_the_files_instants(client: Client) -> None:
     report = await import_file(client, GOOGLE)
-    # five Tuesdays (one of six taken out by EXDATE) and the press conference
-    assert (report["created"], report["updated"], report["unchanged"]) == (6, 0, 0)
+    # the weekly plenary becomes a series of six Tuesdays, whose occurrences then
+    # follow the file: one moved (the override), one cancelled (EXDATE)
+    assert len(report["series"]["created"]) == 1
+    assert (report["created"], report["updated"], report["cancelled"]) == (1, 1, 1)
     skipped = reasons(report)
     assert "all-day" in skipped["0a9b8c7d6e5f4a3b2c1d0e9f8a@google.com"]
     assert "ended before the import" in skipped["5e4d3c2b1a0f9e8d7c6b5a4f3e@google.com"]
     assert report["skipped"] == 2
 
-    events = {(e["title"], e["start_utc"]): e for e in await all_events(client)}
+    scheduled = [e for e in await all_events(client) if e["status"] == "scheduled"]
+    events = {(e["title"], e["start_utc"]): e for e in scheduled}
     assert sorted(events) == [
         ("Plenary session", "2018-05-22T16:15:00Z"),
         ("Plenary session", "2018-05-29T16:15:00Z"),
@@ -73,7 +76,11 @@ async def test_google_export_becomes_events_at_the_files_instants(client: Client
     assert press["timezone"] == "Europe/Brussels"
     assert press["start"] == "2018-05-30T18:00:00+02:00"
     assert press["stream_url"] == "https://meet.google.com/abc-defg-hij"
-    assert sorted(report["ids"]["created"]) == sorted(e["id"] for e in events.values())
+    assert report["ids"]["created"] == [press["id"]]
+    series_id = report["series"]["created"][0]
+    assert all(e["series_id"] == series_id for e in scheduled if e["id"] != press["id"])
+    late = events[("Plenary session (late start)", "2018-06-12T18:00:00Z")]
+    assert late["exception"] is True and report["ids"]["updated"] == [late["id"]]
 
 
 async def test_outlook_export_reads_windows_zones_and_refuses_what_has_no_instant(
@@ -102,8 +109,14 @@ async def test_importing_the_same_file_twice_changes_nothing(client: Client) -> 
     first = await import_file(client, GOOGLE)
     before = await all_events(client)
     again = await import_file(client, GOOGLE)
-    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 6)
-    assert sorted(again["ids"]["unchanged"]) == sorted(first["ids"]["created"])
+    assert (again["created"], again["updated"], again["unchanged"], again["cancelled"]) == (
+        0,
+        0,
+        1,
+        0,
+    )
+    assert again["ids"]["unchanged"] == first["ids"]["created"]
+    assert again["series"]["unchanged"] == first["series"]["created"]
     assert await all_events(client) == before  # same sequence, same updated_at
 
 
@@ -124,7 +137,7 @@ async def test_an_edited_file_updates_what_changed_and_prunes_only_when_asked(
     edited = without_event(edited, b"DTSTART;TZID=Europe/Brussels:20180612T200000")
 
     report = await import_file(client, edited)
-    assert (report["created"], report["updated"], report["unchanged"]) == (0, 2, 4)
+    assert (report["created"], report["updated"], report["unchanged"]) == (0, 2, 0)
     events = {e["id"]: e for e in await all_events(client)}
     moved = {events[i]["title"]: events[i] for i in report["ids"]["updated"]}
     press = moved["Press conference (moved)"]
@@ -132,11 +145,11 @@ async def test_an_edited_file_updates_what_changed_and_prunes_only_when_asked(
     assert press["sequence"] == 1
     back = moved["Plenary session"]
     assert back["start"] == "2018-06-12T18:15:00+02:00"
-    assert back["id"] in first["ids"]["created"]  # the same event, moved back
+    assert back["id"] in first["ids"]["updated"]  # the same occurrence, moved back
 
     gone = without_event(edited, b"DTSTART:20180530T170000Z")
     kept = await import_file(client, gone)
-    assert kept["cancelled"] == 0 and kept["unchanged"] == 5
+    assert kept["cancelled"] == 0 and kept["series"]["unchanged"] == first["series"]["created"]
     resp = await client.get(f"/api/events/{press['id']}")
     assert (await resp.json())["status"] == "scheduled"  # gone from the file; no prune asked
 
@@ -163,7 +176,8 @@ async def test_a_cancelled_occurrence_in_the_file_cancels_ours(client: Client) -
     report = await import_file(client, GOOGLE.replace(b"END:VCALENDAR", cancel))
     assert report["cancelled"] == 1
     cancelled = [e for e in await all_events(client) if e["status"] == "cancelled"]
-    assert [e["start_utc"] for e in cancelled] == ["2018-06-19T16:15:00Z"]
+    # the EXDATE's Tuesday, cancelled at the first import, and this one
+    assert [e["start_utc"] for e in cancelled] == ["2018-06-05T16:15:00Z", "2018-06-19T16:15:00Z"]
 
 
 async def test_imported_events_are_in_our_feed_at_the_sources_instants(
@@ -332,9 +346,10 @@ async def test_times_in_the_repeated_hour_import_again_unchanged(client: Client)
             "RRULE:FREQ=WEEKLY;COUNT=2",
         ),
     )
-    assert (await import_file(client, data))["created"] == 3
+    first = await import_file(client, data)
+    assert first["created"] == 1 and len(first["series"]["created"]) == 1
     again = await import_file(client, data)
-    assert (again["updated"], again["unchanged"]) == (0, 3)
+    assert (again["updated"], again["unchanged"], again["series"]["updated"]) == (0, 1, [])
 
 
 async def test_a_repeated_summary_takes_the_first_and_an_unknown_tzid_says_so(

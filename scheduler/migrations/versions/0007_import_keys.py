@@ -1,4 +1,4 @@
-"""events.import_source and events.import_key: an imported event is found again
+"""import_source and import_key on events and series: an imported event or series is found again
 by the file's UID (+ RECURRENCE-ID), so importing the same file twice changes
 nothing
 
@@ -19,14 +19,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("events") as batch:
-        batch.add_column(sa.Column("import_source", sa.String(length=64), nullable=True))
-        batch.add_column(sa.Column("import_key", sa.String(length=40), nullable=True))
-        batch.create_index("ux_events_import", ["import_source", "import_key"], unique=True)
+    for table in ("events", "series"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("import_source", sa.String(length=64), nullable=True))
+            batch.add_column(sa.Column("import_key", sa.String(length=40), nullable=True))
+            batch.create_index(f"ux_{table}_import", ["import_source", "import_key"], unique=True)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("events") as batch:
-        batch.drop_index("ux_events_import")
-        batch.drop_column("import_key")
-        batch.drop_column("import_source")
+    for table in ("series", "events"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_index(f"ux_{table}_import")
+            batch.drop_column("import_key")
+            batch.drop_column("import_source")
