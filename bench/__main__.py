@@ -24,6 +24,7 @@ NAMES = (
     "create",
     "import",
     "series",
+    "pages",
 )
 
 

@@ -83,6 +83,10 @@ class Settings(BaseModel):
     feed_refresh_minutes: int = Field(60, ge=1)
     feed_max_age_seconds: int = Field(60, ge=0)
 
+    organizer_name: str = ""
+    organizer_url: str = ""
+    embed_frame_ancestors: str = "*"
+
     status_overdue_seconds: float = Field(60, gt=0)
     sse_heartbeat_seconds: float = Field(15, gt=0)
     sse_retry_ms: int = Field(2000, ge=100)
@@ -119,6 +123,30 @@ class Settings(BaseModel):
         from scheduler.timezones import canonical_zone_name
 
         return canonical_zone_name(zone)
+
+    @field_validator("embed_frame_ancestors")
+    @classmethod
+    def _frame_sources(cls, value: str) -> str:
+        # the sources of one CSP directive: ";" or "," would begin another one
+        sources = value.split()
+        quoted = [s for s in sources if "'" in s]
+        if (
+            not sources
+            or any(c in value for c in ';,"')
+            or any(s not in ("'self'", "'none'") for s in quoted)
+        ):
+            raise ValueError(
+                "must be CSP frame-ancestors sources separated by spaces, such as "
+                "'https://press.example https://*.example.org', '*', or \"'none'\""
+            )
+        return " ".join(sources)
+
+    @field_validator("organizer_url")
+    @classmethod
+    def _organizer_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -171,6 +171,7 @@ def event_model(
         "actual_start": event.actual_start,
         "actual_end": event.actual_end,
         "cancelled_at": event.cancelled_at,
+        "previous_start_utc": event.previous_start_utc,
         "sequence": event.sequence,
         "created_at": event.created_at,
         "updated_at": event.updated_at,

@@ -15,14 +15,26 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import aiohttp_jinja2
 from aiohttp import web
 
 from scheduler.auth import load_or_create_tokens
 from scheduler.config import Settings
 from scheduler.exceptions import StoreUnavailable
-from scheduler.http import calendar, events, imports, live, openapi, series, service, webhooks
+from scheduler.http import (
+    calendar,
+    events,
+    imports,
+    live,
+    openapi,
+    pages,
+    series,
+    service,
+    webhooks,
+)
 from scheduler.http.keys import (
     API_TOKENS,
+    ASSETS,
     BUS,
     CLOCK,
     DATABASE,
@@ -35,6 +47,7 @@ from scheduler.http.keys import (
     METRICS,
     PAGES,
     PAUSES,
+    PUBLIC_PAGES,
     SERIES,
     SETTINGS,
     STATUS,
@@ -51,6 +64,7 @@ from scheduler.services.feeds import FeedService
 from scheduler.services.health import HealthService
 from scheduler.services.imports import ImportService
 from scheduler.services.live import LiveHub
+from scheduler.services.public_pages import PublicPages
 from scheduler.services.routing import route
 from scheduler.services.series import SeriesService
 from scheduler.services.series_extension import SeriesExtension
@@ -62,6 +76,8 @@ from scheduler.store.changes import this_process
 from scheduler.store.clock import DatabaseClock
 from scheduler.store.database import Database
 from scheduler.timezones import Clock, system_clock
+from scheduler.web.assets import Assets
+from scheduler.web.templates import environment_options
 from scheduler.webhooks.delivery import WebhookClient
 
 logger = logging.getLogger(__name__)
@@ -85,6 +101,15 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[FEEDS] = FeedService(db, settings, clock, app[METRICS])
     claim_ahead = timedelta(seconds=settings.scheduler_horizon_seconds)
     app[PAGES] = EventPages(app[EVENTS], clock, claim_ahead=claim_ahead)
+    templates = aiohttp_jinja2.get_env(app)
+    app[PUBLIC_PAGES] = PublicPages(
+        app[EVENTS],
+        settings,
+        clock,
+        lambda name, context: templates.get_template(name).render(context),
+        app[ASSETS],
+        series=app[SERIES],
+    )
     yield
     await app[BUS].stop()
     await db.dispose()
@@ -167,6 +192,7 @@ async def _dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
         webhooks=app[WEBHOOKS],
         feeds=app[FEEDS],
         pages=app[PAGES],
+        public_pages=app[PUBLIC_PAGES],
         live=app[LIVE],
         status=app[STATUS],
         dispatcher=dispatcher,
@@ -243,6 +269,9 @@ def create_app(
     app[CLOCK] = clock
     app[METRICS] = metrics or Metrics()
     app[API_TOKENS] = load_or_create_tokens(settings)
+    app[ASSETS] = Assets()
+    # the public pages' templates (scheduler/web/templates), autoescaped
+    aiohttp_jinja2.setup(app, default_helpers=False, **environment_options())
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_live_ctx)
     app.cleanup_ctx.append(_dispatch_ctx)
@@ -252,6 +281,7 @@ def create_app(
 
     app.on_shutdown.append(close_streams)
     app.on_response_prepare.append(name_server)  # no library versions on any response
-    for module in (events, series, imports, live, webhooks, calendar, service, openapi):
+    # pages last: /events/{id} must not take /events/{id}.ics from the calendar routes
+    for module in (events, series, imports, live, webhooks, calendar, service, openapi, pages):
         app.add_routes(module.routes)
     return app

@@ -14,12 +14,14 @@ from scheduler.services.feeds import FeedService
 from scheduler.services.health import HealthService
 from scheduler.services.imports import ImportService
 from scheduler.services.live import LiveHub
+from scheduler.services.public_pages import PublicPages
 from scheduler.services.series import SeriesService
 from scheduler.services.series_pauses import SeriesPauses
 from scheduler.services.status_view import StatusView
 from scheduler.services.webhooks import WebhookService
 from scheduler.store.database import Database
 from scheduler.timezones import Clock
+from scheduler.web.assets import Assets
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
@@ -36,5 +38,7 @@ STATUS = web.AppKey("status", StatusView)
 METRICS = web.AppKey("metrics", Metrics)
 HEALTH = web.AppKey("health", HealthService)
 BUS = web.AppKey("bus", ChangeBus)
+PUBLIC_PAGES = web.AppKey("public_pages", PublicPages)
+ASSETS = web.AppKey("assets", Assets)
 SERIES = web.AppKey("series", SeriesService)
 PAUSES = web.AppKey("pauses", SeriesPauses)

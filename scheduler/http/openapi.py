@@ -54,7 +54,9 @@ def _answer(answer: Answer, refs: Refs) -> Any:
     if answer.model is not None:
         out["content"] = {answer.media_type: {"schema": refs[(answer.model, "serialization")]}}
     elif answer.schema is not None:
-        out["content"] = {answer.media_type: {"schema": dict(answer.schema)}}
+        out["content"] = {
+            media: {"schema": dict(answer.schema)} for media in (answer.media_type, *answer.also)
+        }
     if answer.headers:
         out["headers"] = {
             name: {"description": text, "schema": {"type": "string"}}

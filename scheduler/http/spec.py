@@ -66,6 +66,8 @@ class Answer:
     media_type: str = "application/json"
     schema: Mapping[str, Any] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)  # name -> description
+    #: further media types the same schema may come as (a route serving files)
+    also: tuple[str, ...] = ()
 
 
 def problem(description: str) -> Answer:

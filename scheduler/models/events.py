@@ -67,6 +67,9 @@ class Event(SQLModel, table=True):
     actual_start: datetime | None = utc_column(nullable=True)
     actual_end: datetime | None = utc_column(nullable=True)
     cancelled_at: datetime | None = utc_column(nullable=True)
+    #: the scheduled start before the start last moved (None: never moved): what
+    #: makes it "rescheduled" for schema.org, and what it was moved from
+    previous_start_utc: datetime | None = utc_column(nullable=True)
     sequence: int = 0
     created_at: datetime = utc_column()
     updated_at: datetime = utc_column()
@@ -297,6 +300,9 @@ class EventPublic(BaseModel):
     actual_start: UtcInstant | None
     actual_end: UtcInstant | None
     cancelled_at: UtcInstant | None
+    previous_start_utc: UtcInstant | None = Field(
+        None, description="The scheduled start before the start was last moved (null: never moved)"
+    )
     sequence: int
     created_at: UtcInstant
     updated_at: UtcInstant

@@ -228,6 +228,7 @@ class EventService:
                 "actual_start": None,
                 "actual_end": None,
                 "cancelled_at": None,
+                "previous_start_utc": None,
                 "sequence": 0,
                 "created_at": now,
                 "updated_at": now,
@@ -288,6 +289,8 @@ class EventService:
                     event.exception = True  # changes to its series leave it as it is
                 event.sequence += 1
                 event.updated_at = now
+                if before["start_utc"] != after["start_utc"]:
+                    event.previous_start_utc = before["start_utc"]
                 event_store.save(session, event)
                 if any(before[k] != after[k] for k in ("start_utc", "end_utc", "reminders")):
                     await self._replan(session, event)

@@ -87,6 +87,7 @@ def new_row(
             "actual_start": None,
             "actual_end": None,
             "cancelled_at": now if paused else None,
+            "previous_start_utc": None,
             "sequence": 0,
             "created_at": now,
             "updated_at": now,
@@ -131,6 +132,8 @@ async def follow_all(
     changed: list[tuple[Event, set[str]]] = []
     for event, values in items:
         visible = {k for k, v in values.items() if getattr(event, k) != v and k != "recurrence_id"}
+        if "start_utc" in visible:  # moved: what schema.org calls rescheduled
+            event.previous_start_utc = event.start_utc
         for name, value in values.items():
             setattr(event, name, value)
         if visible:  # else only its recurrence id moved (a new rule on the same dates)

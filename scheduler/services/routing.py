@@ -10,6 +10,9 @@ feed cache    every event change, ``series`` and ``resync``: forgets cached feed
               bytes and the series' master (``state`` changes no VEVENT)
 event pages   every event change and ``resync``: forgets the kept answers of
               ``GET /api/events`` and ``GET /api/events/{id}``
+public pages  every event and series change and ``resync``: forgets the kept
+              HTML pages (``/``, ``/channels/{name}``, ``/events/{id}``,
+              ``/series/{id}``, ``/embed``)
 status view   every event change and ``resync``: holds each row as committed,
               so ``GET .../status``, ``/api/live`` and SSE snapshots need no query
 live hub      every event change, ``state`` included: pushes the new status
@@ -43,6 +46,7 @@ from scheduler.services.event_pages import EventPages
 from scheduler.services.events import EventService
 from scheduler.services.feeds import FeedService
 from scheduler.services.live import LiveHub
+from scheduler.services.public_pages import PublicPages
 from scheduler.services.status_view import StatusView
 from scheduler.services.webhooks import WebhookService
 from scheduler.timezones import Clock
@@ -59,6 +63,7 @@ def route(
     webhooks: WebhookService | None = None,
     feeds: FeedService | None = None,
     pages: EventPages | None = None,
+    public_pages: PublicPages | None = None,
     live: LiveHub | None = None,
     status: StatusView | None = None,
     dispatcher: Dispatcher | None = None,
@@ -73,6 +78,8 @@ def route(
         bus.subscribe(_about_events(feeds.on_change))
     if pages is not None:
         bus.subscribe(pages.on_change)
+    if public_pages is not None:
+        bus.subscribe(public_pages.on_change)
     if status is not None:  # before the live hub: a pushed status and a polled one agree
         bus.subscribe(status.on_change)
     if live is not None:
@@ -100,10 +107,19 @@ def _about_events(
 
 
 def _live_listener(hub: LiveHub, clock: Clock) -> Callable[[Change], Awaitable[None]]:
+    #: the newest version (``sequence``) pushed per event: a ``state`` change carries
+    #: the row as the dispatcher read it, which a later change may have overtaken
+    #: (started, then ended at once: "live" must not follow "ended")
+    pushed: dict[str, int] = {}
+
     async def on_change(change: Change) -> None:
         if change.kind is ChangeKind.DELETED:
             hub.forget(change.ref_id)
+            pushed.pop(change.ref_id, None)
         elif change.event is not None:
+            if change.event.sequence < pushed.get(change.ref_id, -1):
+                return
+            pushed[change.ref_id] = change.event.sequence
             hub.publish(change.ref_id, status_public(change.event, now=clock()))
 
     return on_change

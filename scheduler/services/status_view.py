@@ -152,6 +152,12 @@ class StatusView:
         if not change.kind.about_event:
             return
         event_id, event = change.ref_id, change.event
+        if event is not None:
+            held = self._near.get(event_id) or self._cache.get(event_id)
+            if held is not None and held.sequence > event.sequence:
+                # read before a change already held: a dispatcher's ``state``
+                # announcement of a start it processed while an operator ended it
+                return
         if self._during_reload is not None:
             self._during_reload[event_id] = event
         if event is None:  # deleted

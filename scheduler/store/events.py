@@ -189,3 +189,14 @@ async def imported_open(
         )
     )
     return [(event_id, key) for event_id, key in rows.all() if key]
+
+
+async def channels(session: AsyncSession) -> list[str]:
+    """Every channel an event names, by name (read through the channel index)."""
+    rows = await session.execute(
+        select(col(Event.channel))
+        .where(col(Event.channel).is_not(None))
+        .distinct()
+        .order_by(col(Event.channel))
+    )
+    return [name for name in rows.scalars().all() if name]

@@ -100,7 +100,7 @@ async def test_a_list_by_status_is_never_kept(client: Client, clock: FakeClock) 
 
 
 async def test_kept_pages_stay_within_their_byte_budget(client: Client) -> None:
-    pages = client.app[PAGES]
+    pages = client.app[PAGES].kept
     pages.max_bytes = 8_000  # a page of one event is ~1.6 KB
     for day in range(1, 9):
         await create(client, start=f"2018-06-{day:02d}T18:15", end=f"2018-06-{day:02d}T19:30")

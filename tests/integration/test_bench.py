@@ -18,9 +18,9 @@ from bench.__main__ import NAMES
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[2]
 
-#: ``read`` and ``create`` need wrk (Debian's package; CI installs it, the bench
-#: installs it when it may), so without it the others still run here
-WITH_WRK = ("read", "create")
+#: ``read``, ``create`` and ``pages`` need wrk (Debian's package; CI installs it, the
+#: bench installs it when it may), so without it the others still run here
+WITH_WRK = ("read", "create", "pages")
 
 
 @pytest.mark.parametrize("name", NAMES)

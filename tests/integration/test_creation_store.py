@@ -55,6 +55,7 @@ def new_event(number: int, **fields: object) -> tuple[Event, list[Trigger]]:
         "actual_start": None,
         "actual_end": None,
         "cancelled_at": None,
+        "previous_start_utc": None,
         "sequence": 0,
         "created_at": NOW,
         "updated_at": NOW,

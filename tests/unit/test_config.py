@@ -62,6 +62,14 @@ def test_lists_from_environment() -> None:
         ({"SCHEDULER_API_TOKEN": "short"}, "invalid setting api_tokens (from SCHEDULER_API_TOKEN)"),
         ({"SCHEDULER_LOG_FORMAT": "xml"}, "invalid setting log_format"),
         ({"SCHEDULER_CONFIG": "/nonexistent.toml"}, "does not exist"),
+        # one CSP directive's sources: a ";" would start another directive
+        (
+            {"SCHEDULER_EMBED_FRAME_ANCESTORS": "https://a.example; script-src *"},
+            "invalid setting embed_frame_ancestors",
+        ),
+        ({"SCHEDULER_EMBED_FRAME_ANCESTORS": "'unsafe-inline'"}, "embed_frame_ancestors"),
+        ({"SCHEDULER_EMBED_FRAME_ANCESTORS": " "}, "embed_frame_ancestors"),
+        ({"SCHEDULER_ORGANIZER_URL": "javascript:alert(1)"}, "invalid setting organizer_url"),
     ],
 )
 def test_invalid_settings_name_themselves(env: dict[str, str], message: str) -> None:
@@ -84,3 +92,9 @@ def test_readme_documents_every_setting() -> None:
         assert f"`{name}`" not in readme
     for name in PRODUCTION:
         assert f"`{name}`" in readme, f"README's configuration table misses {name}"
+
+
+def test_embed_framing_sources_are_kept_as_one_directive() -> None:
+    settings = load_settings({"SCHEDULER_EMBED_FRAME_ANCESTORS": " https://a.example  'self' "})
+    assert settings.embed_frame_ancestors == "https://a.example 'self'"
+    assert load_settings({}).embed_frame_ancestors == "*"
