@@ -55,6 +55,9 @@ class SourceSeries:
     start: datetime  # naive wall time of the first occurrence in ``timezone``
     end: datetime
     rrule: str
+    first_start: datetime  # UTC
+    #: the file's overrides (RECURRENCE-ID) of its instances, as written
+    overrides: tuple[SourceEvent, ...] = ()
 
     @property
     def key(self) -> str:

@@ -79,21 +79,23 @@ def series_in(
     calendar: icalendar.Calendar, default_zone: str, now: datetime
 ) -> dict[str, SourceSeries]:
     """The recurring events of the file that can be our series: one master with
-    one RRULE and no RDATE, starting in a named zone no earlier than yesterday
-    (older schedules are imported as their coming occurrences)."""
+    one RRULE and no RDATE, starting in a named zone. (Whether a new one starts
+    recently enough to become a series is the import's call: one imported
+    before stays a series as it ages.)"""
     masters: dict[str, list[icalendar.cal.Component]] = {}
     for component in calendar.walk("VEVENT"):
         if "RECURRENCE-ID" not in component and "RRULE" in component:
             masters.setdefault(event_uid(component), []).append(component)
     found = {}
     for uid, (master, *more) in masters.items():
-        if more or "RDATE" in master or isinstance(master.get("RRULE"), list):
+        repeated = any(isinstance(master.get(n), list) for n in ("DTSTART", "DTEND", "RRULE"))
+        if more or repeated or "RDATE" in master:
             continue
         try:
             start = master.decoded("DTSTART")
             tzid = master["DTSTART"].params.get("TZID")
             zone = _iana(str(tzid)) if tzid else None
-            if not isinstance(start, datetime) or zone is None or start < now - timedelta(days=1):
+            if not isinstance(start, datetime) or zone is None:
                 continue
             event = _event(master, uid, None, default_zone)
             wall = start.replace(tzinfo=None)
@@ -103,7 +105,7 @@ def series_in(
                 end_wall = wall + (event.end - event.start)
             ical = master["RRULE"].to_ical()
             rule = ical.decode() if isinstance(ical, bytes) else str(ical)
-        except (InvalidInput, ValueError, TypeError, KeyError, OverflowError):
+        except (InvalidInput, ValueError, TypeError, KeyError, OverflowError, AttributeError):
             continue  # refused or expanded as occurrences, with the reason
         found[uid] = SourceSeries(
             uid,
@@ -115,8 +117,25 @@ def series_in(
             wall,
             end_wall,
             rule,
+            start.astimezone(UTC),
+            _overrides(calendar, uid, default_zone),
         )
     return found
+
+
+def _overrides(
+    calendar: icalendar.Calendar, uid: str, default_zone: str
+) -> tuple[SourceEvent, ...]:
+    """The file's overrides of one recurring event as it writes them, wherever
+    they moved to (in or out of the import window, into the past)."""
+    found = []
+    for component in calendar.walk("VEVENT"):
+        if "RECURRENCE-ID" in component and event_uid(component) == uid:
+            try:
+                found.append(_event(component, uid, recurrence_id(component), default_zone))
+            except (InvalidInput, ValueError, TypeError, KeyError, OverflowError, AttributeError):
+                continue  # refused with its reason when the file is expanded
+    return tuple(found)
 
 
 def _parse(data: bytes) -> icalendar.Calendar:

@@ -74,7 +74,7 @@ def instances(
             series.add_component(component)
         try:
             occurrences = recurring_ical_events.of(series).between(now, until)
-        except (ValueError, TypeError, OverflowError, KeyError) as err:
+        except (ValueError, TypeError, OverflowError, KeyError, AttributeError) as err:
             reading.refused.append(Refusal(uid, None, f"its occurrences cannot be read: {err}"))
             continue
         total += len(occurrences)
@@ -135,6 +135,8 @@ def _unexpandable(components: list[icalendar.cal.Component]) -> str | None:
         return "its occurrences have no master event (a VEVENT without RECURRENCE-ID)"
     if len(masters) > 1:
         return "it has more than one master event"
+    if any(isinstance(c.get(n), list) for c in components for n in ("DTSTART", "DTEND")):
+        return "DTSTART or DTEND appears more than once in one of its VEVENTs"
     master = masters[0]
     rules = master.get("RRULE")
     for rule in rules if isinstance(rules, list) else [rules] if rules is not None else []:

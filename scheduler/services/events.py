@@ -273,7 +273,15 @@ class EventService:
                 if name in fields:
                     setattr(event, name, fields[name])
             if "tags" in fields:
-                event.tags = fields["tags"] or []
+                tags = fields["tags"] or []
+                if event.series_id is not None and tags != event.tags:
+                    # a feed holds a series as one master: its tags are the series'
+                    raise InvalidInput(
+                        "an occurrence's tags are its series'; change them with "
+                        f"PATCH /api/series/{event.series_id}",
+                        field="tags",
+                    )
+                event.tags = tags
             if "reminders" in fields:
                 event.reminders = (
                     fields["reminders"]

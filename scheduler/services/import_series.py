@@ -84,18 +84,22 @@ class SeriesImport:
                     return True
                 series = view.series
                 tally.updated.append(series.id)
-        await self._occurrences(series, occurrences, channel, window, tally)
+        await self._occurrences(series, occurrences, wanted.overrides, channel, window, tally)
         return True
 
     async def _occurrences(
         self,
         series: Series,
         wanted: list[SourceEvent],
+        overrides: tuple[SourceEvent, ...],
         channel: str | None,
         window: tuple[datetime, datetime],
         tally: SeriesTally,
     ) -> None:
-        by_instance = {e.recurrence_id: e for e in wanted if e.recurrence_id is not None}
+        # the file's overrides as written (one moved out of the window is still
+        # a move, not a cancel), then what its expansion in the window says
+        by_instance = {e.recurrence_id: e for e in overrides if e.recurrence_id is not None}
+        by_instance.update((e.recurrence_id, e) for e in wanted if e.recurrence_id is not None)
         async with self.series.db.session() as session:
             ours = await series_store.occurrences(session, series.id)
         start, end = window

@@ -149,8 +149,14 @@ class ImportService:
         importer = SeriesImport(self.series, _changes, skip)
         async with self.events.db.session() as session:
             found = await series_store.imported(session, source, [s.key for s in reading.series])
+        now = window[0]
         for wanted in reading.series:
             occurrences = reading.recurring.get(wanted.uid, [])
+            if wanted.key not in found and wanted.first_start < now - timedelta(days=1):
+                # a schedule that began before this first import: its coming
+                # occurrences, as events (a series would start in the past)
+                reading.events.extend(occurrences)
+                continue
             done = await importer.run(
                 wanted,
                 occurrences,

@@ -371,3 +371,55 @@ async def test_a_repeated_summary_takes_the_first_and_an_unknown_tzid_says_so(
     report = await import_file(client, data)
     assert [e["title"] for e in await all_events(client)] == ["Show"]
     assert "names no time zone this server knows" in reasons(report)["outlook-name"]
+
+
+async def test_an_unchanged_file_imported_days_later_changes_nothing(
+    client: Client, clock: FakeClock
+) -> None:
+    first = await import_file(client, GOOGLE)
+    clock.advance(days=5)  # the series' first Tuesday is now long past
+    again = await import_file(client, GOOGLE)
+    assert again["series"]["unchanged"] == first["series"]["created"]
+    assert (again["created"], again["updated"], again["cancelled"]) == (0, 0, 0)
+    starts = [e["start_utc"] for e in await all_events(client) if e["title"] != "Press conference"]
+    assert len(starts) == len(set(starts)) == 6  # no occurrence twice
+
+
+async def test_an_override_moved_beyond_the_window_moves_the_occurrence(client: Client) -> None:
+    data = calendar(
+        vevent(
+            "weekly",
+            "DTSTART;TZID=Europe/Brussels:20180522T181500",
+            "DTEND;TZID=Europe/Brussels:20180522T193000",
+            "RRULE:FREQ=WEEKLY;COUNT=4",
+        ),
+        "\r\n".join(
+            [
+                "UID:weekly",
+                "SUMMARY:Moved far",
+                "RECURRENCE-ID;TZID=Europe/Brussels:20180529T181500",
+                "DTSTART;TZID=Europe/Brussels:20191001T181500",
+                "DTEND;TZID=Europe/Brussels:20191001T193000",
+            ]
+        ),
+    )
+    report = await import_file(client, data)
+    assert report["cancelled"] == 0 and len(report["series"]["created"]) == 1
+    moved = [e for e in await all_events(client) if e["title"] == "Moved far"]
+    assert [(e["start_utc"], e["status"]) for e in moved] == [("2019-10-01T16:15:00Z", "scheduled")]
+
+
+async def test_a_repeated_dtstart_in_a_recurring_event_is_a_reason_not_a_500(
+    client: Client,
+) -> None:
+    data = calendar(
+        vevent(
+            "twice",
+            "DTSTART;TZID=Europe/Brussels:20180601T100000",
+            "DTSTART;TZID=Europe/Brussels:20180602T100000",
+            "DTEND;TZID=Europe/Brussels:20180601T110000",
+            "RRULE:FREQ=WEEKLY;COUNT=2",
+        )
+    )
+    report = await import_file(client, data)
+    assert "more than once" in reasons(report)["twice"]

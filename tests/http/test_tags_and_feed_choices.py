@@ -201,3 +201,21 @@ async def test_a_series_carries_its_tags_to_its_occurrences_and_feeds(client: Cl
     assert all(e["tags"] == ["plenary", "vote"] for e in await occurrences(client, series["id"]))
     assert len(only.walk("VEVENT")) == 1
     assert len((await feed(client, "/calendar.ics?tags=vote")).walk("VEVENT")) == 1
+
+
+async def test_an_occurrences_tags_are_its_series(client: Client) -> None:
+    series = await create_series(
+        client, start="2018-06-05T18:15", end="2018-06-05T19:30", rrule="FREQ=WEEKLY;COUNT=2"
+    )
+    first = (await occurrences(client, series["id"]))[0]
+    resp = await client.patch(
+        f"/api/events/{first['id']}", json={"tags": ["special"]}, headers=AUTH
+    )
+    assert resp.status == 422
+    problem = await resp.json()
+    assert (
+        problem["errors"][0]["field"] == "tags"
+        and f"/api/series/{series['id']}" in problem["detail"]
+    )
+    resp = await client.patch(f"/api/events/{first['id']}", json={"title": "Renamed"}, headers=AUTH)
+    assert resp.status == 200  # the rest of an occurrence still changes on its own
