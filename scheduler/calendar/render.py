@@ -128,6 +128,36 @@ def _description(event: Event) -> str:
     return "\n\n".join(parts)
 
 
+def add_what(
+    vevent: VEvent,
+    *,
+    title: str,
+    description: str,
+    location: str | None,
+    stream_url: str | None,
+    channel: str | None,
+    tags: Sequence[str],
+) -> None:
+    """What an event's VEVENT and a series' master say alike: SUMMARY,
+    DESCRIPTION, LOCATION, the stream as URL and CONFERENCE, and CATEGORIES
+    (the channel, then the tags)."""
+    vevent.add("SUMMARY", title)
+    if description:
+        vevent.add("DESCRIPTION", description)
+    if location:
+        vevent.add("LOCATION", location)
+    if stream_url:
+        vevent.add("URL", stream_url)
+        vevent.add(
+            "CONFERENCE",
+            vText(stream_url),
+            parameters={"VALUE": "URI", "FEATURE": "VIDEO", "LABEL": "Live stream"},
+        )
+    categories = list(dict.fromkeys([*([channel] if channel else []), *tags]))
+    if categories:
+        vevent.add("CATEGORIES", categories)
+
+
 def render_vevent(
     event: Event,
     *,
@@ -155,22 +185,15 @@ def render_vevent(
             vevent.add(name, value, parameters={"TZID": event.timezone})
         else:
             vevent.add(name, value)
-    vevent.add("SUMMARY", event.title)
-    description = _description(event)
-    if description:
-        vevent.add("DESCRIPTION", description)
-    if event.location:
-        vevent.add("LOCATION", event.location)
-    if event.stream_url:
-        vevent.add("URL", event.stream_url)
-        vevent.add(
-            "CONFERENCE",
-            vText(event.stream_url),
-            parameters={"VALUE": "URI", "FEATURE": "VIDEO", "LABEL": "Live stream"},
-        )
-    categories = list(dict.fromkeys([*([event.channel] if event.channel else []), *event.tags]))
-    if categories:
-        vevent.add("CATEGORIES", categories)
+    add_what(
+        vevent,
+        title=event.title,
+        description=_description(event),
+        location=event.location,
+        stream_url=event.stream_url,
+        channel=event.channel,
+        tags=event.tags,
+    )
     vevent.add("STATUS", "CANCELLED" if event.status == CANCELLED else "CONFIRMED")
     vevent.add("TRANSP", "TRANSPARENT")
     if event.actual_start is not None:

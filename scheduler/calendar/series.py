@@ -24,9 +24,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from icalendar import Event as VEvent
-from icalendar import vRecur, vText
+from icalendar import vRecur
 
-from scheduler.calendar.render import Piece, VeventPart, event_uid, render_vevent, vevent_part
+from scheduler.calendar.render import (
+    Piece,
+    VeventPart,
+    add_what,
+    event_uid,
+    render_vevent,
+    vevent_part,
+)
 from scheduler.models import Event, Series, SeriesPause
 from scheduler.models.series import SERIES_CANCELLED
 
@@ -65,24 +72,18 @@ def _master(plan: MasterPlan, uid: str) -> VeventPart:
     vevent.add("RRULE", rule)
     if plan.exdates:
         vevent.add("EXDATE", list(plan.exdates), parameters={"TZID": series.timezone})
-    vevent.add("SUMMARY", series.title)
     parts = [series.description] if series.description else []
     if series.stream_url:
         parts.append(f"Live stream: {series.stream_url}")
-    if parts:
-        vevent.add("DESCRIPTION", "\n\n".join(parts))
-    if series.location:
-        vevent.add("LOCATION", series.location)
-    if series.stream_url:
-        vevent.add("URL", series.stream_url)
-        vevent.add(
-            "CONFERENCE",
-            vText(series.stream_url),
-            parameters={"VALUE": "URI", "FEATURE": "VIDEO", "LABEL": "Live stream"},
-        )
-    categories = list(dict.fromkeys([*([series.channel] if series.channel else []), *series.tags]))
-    if categories:
-        vevent.add("CATEGORIES", categories)
+    add_what(
+        vevent,
+        title=series.title,
+        description="\n\n".join(parts),
+        location=series.location,
+        stream_url=series.stream_url,
+        channel=series.channel,
+        tags=series.tags,
+    )
     for pause in plan.pauses:
         reason = f": {pause.reason}" if pause.reason else ""
         vevent.add(
