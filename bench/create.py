@@ -26,11 +26,10 @@ from typing import Any
 import aiohttp
 from sqlalchemy import text
 
-from bench.common import Options, Report, bench_database, free_port, ratio
-from bench.read import LOAD_CORE, SERVER_CORE, ensure_wrk, pinned, wait_up
+from bench.common import TOKEN, Options, Report, bench_database, free_port, ratio
+from bench.pinned import LOAD_CORE, SERVER_CORE, ensure_wrk, pinned, wait_up
 from scheduler.store.database import Database
 
-TOKEN = "bench-token-0123456789abcdef"
 CLIENTS = 8
 #: one reminder: the event row, three trigger rows (reminder, start, end), a notice
 EVENT = {

@@ -12,19 +12,15 @@ schedule page at >= 0.5 of the baseline.
 from __future__ import annotations
 
 import base64
-import json
 import os
-import statistics
-import subprocess
-import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 
-from bench.common import Options, Report, bench_database, free_port, ratio
-from bench.read import LOAD_CORE, SERVER_CORE, TOKEN, pinned, wait_up, wrk
+from bench.common import Options, Report, bench_database
+from bench.pinned import LOAD_CORE, SERVER_CORE, compare_with_static
 from bench.seed import seed_events
 from scheduler.store.database import Database
 
@@ -61,66 +57,16 @@ async def run(options: Options) -> Report:
                     prefix=channel,
                 )
             await db.dispose()
-            port = free_port()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
-            env.update(
-                SCHEDULER_DATABASE_URL=url,
-                SCHEDULER_DATA_DIR=folder,
-                SCHEDULER_API_TOKEN=TOKEN,
-                SCHEDULER_LOG_LEVEL="WARNING",
+            await compare_with_static(
+                report,
+                database_url=url,
+                folder=Path(folder),
+                capture=_capture,
+                cases=_cases,
+                ready_path="/",
+                seconds=seconds,
+                rounds=rounds,
             )
-            service = subprocess.Popen(
-                pinned(
-                    SERVER_CORE, [sys.executable, "-m", "scheduler", "serve", "--port", str(port)]
-                ),
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            static: subprocess.Popen[bytes] | None = None
-            try:
-                base = f"http://127.0.0.1:{port}"
-                await wait_up(base)
-                pages, paths = await _capture(base)
-                pages_file = Path(folder) / "pages.json"
-                pages_file.write_text(json.dumps(pages))
-                static_port = free_port()
-                static = subprocess.Popen(
-                    pinned(
-                        SERVER_CORE,
-                        [
-                            sys.executable,
-                            "-m",
-                            "bench.static_server",
-                            str(pages_file),
-                            str(static_port),
-                        ],
-                    )
-                )
-                static_base = f"http://127.0.0.1:{static_port}"
-                await wait_up(static_base, paths["schedule"])
-                for name, path, headers in _cases(paths, pages):
-                    runs: dict[str, list[float]] = {"service": [], "static": []}
-                    statuses = set()
-                    for _round in range(rounds):
-                        got, status = wrk(base + path, seconds, headers)
-                        runs["service"].append(got)
-                        statuses.add(status)
-                        runs["static"].append(wrk(static_base + path, seconds, headers)[0])
-                    got, same = (statistics.median(runs[k]) for k in ("service", "static"))
-                    report.add(
-                        request=name,
-                        service_per_s=got,
-                        static_per_s=same,
-                        ratio=ratio(got, same),
-                        bytes=len(base64.b64decode(str(pages[path]["body_b64"]))),
-                        answers=", ".join(sorted(statuses)),
-                    )
-            finally:
-                for proc in (service, static):
-                    if proc is not None:
-                        proc.terminate()
-                        proc.wait(timeout=15)
     load = os.getloadavg()[0]
     report.notes.append(
         f"{EVENTS} events; wrk -t1 -c32, {rounds} rounds of {seconds:g} s alternating service "
