@@ -12,6 +12,7 @@ a malformed ``?channel=`` a 400 page: never a 500.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -237,20 +238,12 @@ async def channel_embed_page(request: web.Request) -> web.Response:
     responses={200: PAGE, 304: NOT_MODIFIED, 404: NOT_FOUND_PAGE, 503: UNAVAILABLE_PAGE},
 )
 async def event_page(request: web.Request) -> web.Response:
-    try:
-        kept = await request.app[PUBLIC_PAGES].event(
-            request.match_info["id"], base_url=base_url(request)
-        )
-    except NotFound:
-        return _missing(
-            request,
-            404,
-            "No such event",
-            "There is no event at this address: it may have been deleted.",
-        )
-    except StoreUnavailable:
-        return _unavailable(request)
-    return _answer(request, kept)
+    return await _one(
+        request,
+        request.app[PUBLIC_PAGES].event(request.match_info["id"], base_url=base_url(request)),
+        "No such event",
+        "There is no event at this address: it may have been deleted.",
+    )
 
 
 @api.get(
@@ -261,17 +254,21 @@ async def event_page(request: web.Request) -> web.Response:
     responses={200: PAGE, 304: NOT_MODIFIED, 404: NOT_FOUND_PAGE, 503: UNAVAILABLE_PAGE},
 )
 async def series_page(request: web.Request) -> web.Response:
+    return await _one(
+        request,
+        request.app[PUBLIC_PAGES].series_page(request.match_info["id"], base_url=base_url(request)),
+        "No such series",
+        "There is no recurring series at this address: it may have been deleted.",
+    )
+
+
+async def _one(request: web.Request, page: Awaitable[Kept], title: str, text: str) -> web.Response:
+    """The page of one event or series: a 404 page when it is gone, a 503 page
+    while the database is unreachable."""
     try:
-        kept = await request.app[PUBLIC_PAGES].series_page(
-            request.match_info["id"], base_url=base_url(request)
-        )
+        kept = await page
     except NotFound:
-        return _missing(
-            request,
-            404,
-            "No such series",
-            "There is no recurring series at this address: it may have been deleted.",
-        )
+        return _missing(request, 404, title, text)
     except StoreUnavailable:
         return _unavailable(request)
     return _answer(request, kept)
